@@ -1,0 +1,15 @@
+"""URL routes: the back office at /admin/ and a health check."""
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
+]
+
+admin.site.site_header = "Customer groups"
+admin.site.site_title = "Customer groups"
+admin.site.index_title = "Back office"

@@ -1,0 +1,193 @@
+"""Customer groups, their membership, the history of every add and remove, runs and size snapshots."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from customers.models import Customer
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerGroup(models.Model):
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", "Dynamic (by rules)"
+        MANUAL = "manual", "Manual (standard)"
+
+    class RefreshMode(models.TextChoices):
+        EVENTS = "events", "Events only"
+        EVENTS_AND_SCHEDULE = "events_and_schedule", "Events + schedule"
+
+    class RunStatus(models.TextChoices):
+        NEVER = "", "Never run"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        FAILING = "failing", "Failing (paused after repeated errors)"
+
+    name = models.CharField(max_length=255)
+    slug = models.SlugField(max_length=255, unique=True)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DYNAMIC)
+    rules = models.JSONField(default=dict, blank=True, help_text="The rules document (see the rule language).")
+    rule_version = models.PositiveIntegerField(default=1, help_text="Bumped on every rule change.")
+    refresh_mode = models.CharField(max_length=32, choices=RefreshMode.choices, default=RefreshMode.EVENTS)
+    schedule = models.JSONField(default=dict, blank=True, help_text="Frequency and time of day.")
+    time_zone = models.CharField(max_length=64, blank=True, default="", help_text="IANA name; empty = site's.")
+    is_active = models.BooleanField(default=True)
+    activate_at = models.DateTimeField(null=True, blank=True)
+    deactivate_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="groups")
+    sync_enabled = models.BooleanField(default=False)
+
+    member_count = models.PositiveIntegerField(default=0)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_scheduled_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_status = models.CharField(max_length=16, choices=RunStatus.choices, blank=True, default="")
+    last_error = models.TextField(blank=True, default="")
+    failure_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(kind__in=["dynamic", "manual"]), name="group_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(refresh_mode__in=["events", "events_and_schedule"]), name="group_refresh_mode_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.kind == self.Kind.DYNAMIC
+
+
+class Membership(models.Model):
+    """A customer currently in a group. The history (MembershipChange) says how it got there."""
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="group_memberships")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "customer"], name="membership_unique")]
+        indexes = [models.Index(fields=["customer", "group"], name="membership_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.group_id}"
+
+
+class Reason(models.TextChoices):
+    EVENT = "event", "Customer data or event"
+    SCHEDULE = "schedule", "Scheduled refresh"
+    MANUAL_REFRESH = "manual_refresh", "Refresh by hand"
+    RULE_CHANGE = "rule_change", "Rule changed"
+    ACTIVATION = "activation", "Group activated"
+    DEACTIVATION = "deactivation", "Group deactivated"
+    IMPORT = "import", "Import"
+    DEPENDENCY = "dependency", "Another group changed"
+    MANUAL = "manual", "Added or removed by hand"
+
+
+class RefreshRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    initiated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    rule_version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["group", "-created_at"], name="run_group_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "succeeded", "failed", "skipped"]),
+                name="run_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} of group {self.group_id}: {self.status}"
+
+
+class MembershipChange(models.Model):
+    """One add or remove. Replaying a group's changes in order gives its current membership."""
+
+    class Change(models.TextChoices):
+        ADDED = "added", "Added"
+        REMOVED = "removed", "Removed"
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="changes")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="group_changes")
+    change = models.CharField(max_length=8, choices=Change.choices)
+    changed_at = models.DateTimeField()
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    rule_version = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey(RefreshRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes")
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["group", "changed_at", "id"], name="change_group_time"),
+            models.Index(fields=["group", "customer", "changed_at"], name="change_group_customer"),
+            models.Index(fields=["customer", "changed_at"], name="change_customer_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(change__in=["added", "removed"]), name="change_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.change} {self.group_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class SizeSnapshot(models.Model):
+    """The member count after a run, and one per day, for the trend chart."""
+
+    class Kind(models.TextChoices):
+        RUN = "run", "After a run"
+        DAILY = "daily", "Daily"
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="size_snapshots")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    taken_at = models.DateTimeField()
+    day = models.DateField(null=True, blank=True)
+    member_count = models.PositiveIntegerField()
+    run = models.ForeignKey(RefreshRun, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["taken_at"]
+        indexes = [models.Index(fields=["group", "taken_at"], name="snapshot_group_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "day"], condition=models.Q(kind="daily"), name="snapshot_one_daily_per_group"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="run") | models.Q(day__isnull=False), name="snapshot_daily_has_day"
+            ),
+        ]

@@ -1,0 +1,9 @@
+"""Shared fixtures: the common cast of a staff user and a few customers."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser("staff", "staff@example.com", "a-long-test-password")
