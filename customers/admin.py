@@ -1,0 +1,61 @@
+"""Back-office pages for customers, their accounts, their events and the attribute catalogue."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import Account, AccountMembership, AttributeDefinition, Customer, Event
+
+
+class AccountMembershipInline(admin.TabularInline):
+    model = AccountMembership
+    extra = 0
+    # A select of every customer would not load with a few million of them.
+    raw_id_fields = ["customer"]
+    fields = ["customer", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "email", "external_id", "role", "status", "signup_source", "created_at"]
+    list_filter = ["role", "status", "signup_source", "email_consent", "sms_consent"]
+    search_fields = ["=external_id", "=member_id", "email", "first_name", "last_name", "phone"]
+    readonly_fields = ["created_at", "updated_at"]
+    # Counting every row for the "N total" link is slow on large tables; Django then shows "Show all".
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["first_name", "last_name", "email", "phone", "birthdate"]}),
+        ("Identity", {"fields": ["external_id", "member_id", "role", "status", "signup_source"]}),
+        ("Consent", {"fields": ["email_consent", "sms_consent"]}),
+        ("Custom attributes", {"fields": ["attributes"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "external_id", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["=external_id", "name"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [AccountMembershipInline]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["name", "customer", "occurred_at", "amount", "account"]
+    list_filter = ["name"]
+    search_fields = ["=customer__external_id", "customer__email"]
+    raw_id_fields = ["customer", "account"]
+    list_select_related = ["customer", "account"]
+    readonly_fields = ["created_at"]
+    show_full_result_count = False
+    ordering = ["-occurred_at"]
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["key", "entity", "label", "type"]
+    list_filter = ["entity", "type"]
+    search_fields = ["key", "label"]
