@@ -1,0 +1,14 @@
+"""The rule language of dynamic groups: validate a rules document, compile it to SQL, describe and explain it."""
+from __future__ import annotations
+
+from .fields import Catalogue, coerce_attribute_value
+from .validation import RulesInvalid, ensure_valid_rules, rule_dependencies, validate_rules
+
+__all__ = [
+    "Catalogue",
+    "RulesInvalid",
+    "coerce_attribute_value",
+    "ensure_valid_rules",
+    "rule_dependencies",
+    "validate_rules",
+]

@@ -1,0 +1,256 @@
+"""The fields rules can read, their types, the operators each type allows, and the attribute catalogue."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+TEXT = "text"
+NUMBER = "number"
+BOOLEAN = "boolean"
+DATE = "date"
+DATETIME = "datetime"
+# An attribute key that the catalogue does not declare: compared by the JSON type of the operand.
+JSON = "json"
+
+ATTRIBUTE_TYPES = (TEXT, NUMBER, BOOLEAN, DATE, DATETIME)
+
+CUSTOMER = "customer"
+ACCOUNT = "account"
+
+CUSTOMER_FIELDS: dict[str, str] = {
+    "external_id": TEXT,
+    "member_id": TEXT,
+    "email": TEXT,
+    "signup_source": TEXT,
+    "phone": TEXT,
+    "birthdate": DATE,
+    "first_name": TEXT,
+    "created_at": DATETIME,
+    "last_name": TEXT,
+    "email_consent": BOOLEAN,
+    "status": TEXT,
+    "sms_consent": BOOLEAN,
+    "role": TEXT,
+}
+
+ACCOUNT_FIELDS: dict[str, str] = {
+    "external_id": TEXT,
+    "name": TEXT,
+    "kind": TEXT,
+    "created_at": DATETIME,
+}
+
+ATTRIBUTES_PREFIX = "attributes."
+
+# Operators that take no value.
+NO_VALUE_OPS = frozenset({"is_empty", "is_not_empty", "is_true", "is_false"})
+# Negative operators are exact negations of these positive ones.
+NEGATIONS = {"neq": "eq", "not_in": "in", "not_contains": "contains"}
+DATE_OPS = ("before", "after", "on", "between", "within_last", "more_than_ago", "within_next")
+
+OPERATORS: dict[str, tuple[str, ...]] = {
+    TEXT: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "contains", "not_contains",
+           "starts_with", "ends_with"),
+    NUMBER: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"),
+    BOOLEAN: ("is_empty", "is_not_empty", "eq", "neq", "is_true", "is_false"),
+    DATE: ("is_empty", "is_not_empty", *DATE_OPS, "anniversary_within_next"),
+    DATETIME: ("is_empty", "is_not_empty", *DATE_OPS),
+    # Undeclared keys: everything but the date operators; the operand's JSON type decides the comparison.
+    JSON: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "contains", "not_contains", "starts_with",
+           "ends_with", "gt", "gte", "lt", "lte", "between", "is_true", "is_false"),
+}
+ALL_OPERATORS: tuple[str, ...] = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
+
+AGGREGATE_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "between")
+CALENDAR_WINDOWS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year",
+                    "last_year")
+DURATION_UNITS = ("days", "hours", "weeks")
+
+MAX_DEPTH = 10
+MAX_CONDITIONS = 200
+MAX_IN_VALUES = 1000
+MAX_TEXT_LENGTH = 1000
+# Durations beyond this are surely a typo, and would overflow date arithmetic.
+MAX_DURATION = 100_000
+
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What a declared datetime attribute holds once coerced; the SQL only casts strings of this shape.
+DATETIME_SQL_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
+DATE_SQL_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class Catalogue:
+    """The declared custom attributes of customers and accounts: key -> type."""
+
+    def __init__(
+        self,
+        customer: Mapping[str, str] | None = None,
+        account: Mapping[str, str] | None = None,
+        *,
+        labels: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        self.customer: dict[str, str] = dict(customer or {})
+        self.account: dict[str, str] = dict(account or {})
+        self.labels: dict[tuple[str, str], str] = dict(labels or {})
+        for entity, types in ((CUSTOMER, self.customer), (ACCOUNT, self.account)):
+            for key, type_ in types.items():
+                if type_ not in ATTRIBUTE_TYPES:
+                    raise ValueError(f"{entity} attribute '{key}' has unknown type '{type_}'")
+
+    @classmethod
+    def load(cls) -> Catalogue:
+        """The catalogue as declared in the database."""
+        from customers.models import AttributeDefinition
+
+        types: dict[str, dict[str, str]] = {CUSTOMER: {}, ACCOUNT: {}}
+        labels: dict[tuple[str, str], str] = {}
+        for entity, key, type_, label in AttributeDefinition.objects.values_list("entity", "key", "type", "label"):
+            types.setdefault(entity, {})[key] = type_
+            if label:
+                labels[(entity, key)] = label
+        return cls(types[CUSTOMER], types[ACCOUNT], labels=labels)
+
+    def attribute_type(self, entity: str, key: str) -> str | None:
+        """The declared type of `attributes.<key>` of a customer or an account, None when undeclared."""
+        return (self.customer if entity == CUSTOMER else self.account).get(key)
+
+    def field_type(self, entity: str, field: str) -> str | None:
+        """The type of a field name as written in rules; JSON for undeclared attributes, None when unknown."""
+        if field.startswith(ATTRIBUTES_PREFIX):
+            key = field[len(ATTRIBUTES_PREFIX):]
+            if not key:
+                return None
+            return self.attribute_type(entity, key) or JSON
+        builtins = CUSTOMER_FIELDS if entity == CUSTOMER else ACCOUNT_FIELDS
+        return builtins.get(field)
+
+    def field_names(self, entity: str) -> list[str]:
+        """Every field name a rule may use, for suggestions."""
+        builtins = CUSTOMER_FIELDS if entity == CUSTOMER else ACCOUNT_FIELDS
+        declared = self.customer if entity == CUSTOMER else self.account
+        return [*builtins, *(ATTRIBUTES_PREFIX + key for key in declared)]
+
+    def label(self, entity: str, field: str) -> str:
+        """How a field reads in a sentence: 'first name', or the attribute's label."""
+        if field.startswith(ATTRIBUTES_PREFIX):
+            key = field[len(ATTRIBUTES_PREFIX):]
+            return self.labels.get((entity, key)) or key.replace("_", " ")
+        return field.replace("_", " ")
+
+    def __repr__(self) -> str:
+        return f"Catalogue(customer={self.customer!r}, account={self.account!r})"
+
+
+def parse_day(value: object) -> dt.date | None:
+    """A 'YYYY-MM-DD' string as a date, None when it is not one."""
+    if not isinstance(value, str) or not DATE_RE.match(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def is_number(value: object) -> bool:
+    """A JSON number: bool is an int in Python but a different JSON type."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return False
+
+
+_TRUE_WORDS = {"true", "yes", "y", "1", "on"}
+_FALSE_WORDS = {"false", "no", "n", "0", "off"}
+
+
+def coerce_attribute_value(type: str, value: object) -> object:  # noqa: A002 - the catalogue's word
+    """The value to store for a declared attribute of this type; ValueError says why a value does not fit.
+
+    Empty values (None, "") are stored as None. Dates are stored as 'YYYY-MM-DD', datetimes as ISO 8601 in
+    UTC: the shapes the rule SQL reads.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if type == TEXT:
+        if isinstance(value, str):
+            return value
+        if is_number(value):
+            return str(value)
+        raise ValueError(f"expected text, got {_describe_value(value)}")
+    if type == NUMBER:
+        if is_number(value):
+            if isinstance(value, Decimal):
+                return int(value) if value == value.to_integral_value() else float(value)
+            return value
+        if isinstance(value, str):
+            try:
+                number = Decimal(value.strip())
+            except InvalidOperation:
+                number = None
+            if number is not None and number.is_finite():
+                return int(number) if number == number.to_integral_value() else float(number)
+        raise ValueError(f"expected a number, got {_describe_value(value)}")
+    if type == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE_WORDS:
+                return True
+            if word in _FALSE_WORDS:
+                return False
+        raise ValueError(f"expected true or false, got {_describe_value(value)}")
+    if type == DATE:
+        if isinstance(value, dt.datetime):
+            raise ValueError("expected a date (YYYY-MM-DD), got a date and time")
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            day = parse_day(value.strip())
+            if day is not None:
+                return day.isoformat()
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {_describe_value(value)}")
+    if type == DATETIME:
+        moment: dt.datetime | None = None
+        if isinstance(value, dt.datetime):
+            moment = value
+        elif isinstance(value, str):
+            text = value.strip()
+            try:
+                moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+            except ValueError:
+                moment = None
+            if moment is not None and len(text) <= 10:
+                moment = None  # a bare date is not a moment; say so rather than guess midnight
+        if moment is None:
+            raise ValueError(f"expected a date and time in ISO 8601 (e.g. 2024-05-01T09:30:00+02:00), "
+                             f"got {_describe_value(value)}")
+        if moment.tzinfo is None:
+            # Naive values are read in the site's time zone, as Django reads naive input.
+            moment = moment.replace(tzinfo=_default_time_zone())
+        return moment.astimezone(dt.UTC).isoformat()
+    raise ValueError(f"unknown attribute type '{type}'")
+
+
+def _default_time_zone() -> dt.tzinfo:
+    try:
+        from django.utils import timezone
+
+        return timezone.get_default_timezone()
+    except Exception:  # settings not configured: outside Django, UTC is the only sane default
+        return dt.UTC
+
+
+def _describe_value(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,518 @@
+"""Checks a rules document against the rule language and lists every problem with where it is."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .fields import (
+    ACCOUNT,
+    AGGREGATE_OPS,
+    ALL_OPERATORS,
+    CALENDAR_WINDOWS,
+    CUSTOMER,
+    DATE,
+    DATE_OPS,
+    DATETIME,
+    DURATION_UNITS,
+    JSON,
+    MAX_CONDITIONS,
+    MAX_DEPTH,
+    MAX_DURATION,
+    MAX_IN_VALUES,
+    MAX_TEXT_LENGTH,
+    NO_VALUE_OPS,
+    NUMBER,
+    OPERATORS,
+    TEXT,
+    Catalogue,
+    is_number,
+    parse_day,
+)
+
+BOOLEAN_KEYS = ("all", "any", "not")
+CONDITION_KEYS = ("field", "event", "account", "in_group")
+FIELD_KEYS = ("field", "op", "value")
+EVENT_KEYS = ("event", "where", "window", "count", "sum")
+WHERE_KEYS = ("property", "op", "value")
+
+
+class RulesInvalid(ValueError):
+    """A rules document that breaks the rule language; `errors` lists each problem as {path, message}."""
+
+    def __init__(self, errors: list[dict]) -> None:
+        self.errors = errors
+        summary = "; ".join(f"{error['path'] or '/'}: {error['message']}" for error in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        super().__init__(f"invalid rules: {summary}{more}")
+
+
+def validate_rules(
+    doc: Any,
+    *,
+    catalogue: Catalogue,
+    group_id: int | None = None,
+    group_exists: Callable[[int], bool] | None = None,
+    group_dependencies: Callable[[int], set[int]] | None = None,
+) -> list[dict]:
+    """Every problem of the document at once, each {"path": JSON pointer, "message": sentence}; [] = valid.
+
+    `group_exists` and `group_dependencies` default to reading groups from the database.
+    """
+    checker = _Checker(catalogue)
+    checker.rule(doc, "", depth=1, entity=CUSTOMER)
+    if checker.conditions > MAX_CONDITIONS:
+        checker.error("", f"the rules have {checker.conditions} conditions; at most {MAX_CONDITIONS} are allowed")
+    if checker.in_groups:
+        exists = group_exists or _database_group_exists
+        dependencies = group_dependencies or _database_group_dependencies
+        for path, target in checker.in_groups:
+            if group_id is not None and target == group_id:
+                checker.error(path, "a group cannot depend on itself; choose another group")
+            elif not exists(target):
+                checker.error(path, f"group {target} does not exist")
+            elif group_id is not None:
+                chain = _dependency_chain(target, group_id, dependencies)
+                if chain is not None:
+                    through = " -> ".join(str(gid) for gid in chain)
+                    checker.error(
+                        path,
+                        f"group {target} already depends on this group ({through} -> this group), "
+                        "so using it here would make a cycle",
+                    )
+    return checker.errors
+
+
+def ensure_valid_rules(
+    doc: Any,
+    *,
+    catalogue: Catalogue,
+    group_id: int | None = None,
+    group_exists: Callable[[int], bool] | None = None,
+    group_dependencies: Callable[[int], set[int]] | None = None,
+) -> None:
+    """Raise RulesInvalid listing every problem when the document is not valid."""
+    errors = validate_rules(
+        doc,
+        catalogue=catalogue,
+        group_id=group_id,
+        group_exists=group_exists,
+        group_dependencies=group_dependencies,
+    )
+    if errors:
+        raise RulesInvalid(errors)
+
+
+def rule_dependencies(doc: Any) -> set[int]:
+    """The ids of the groups a document's in_group conditions refer to (tolerates invalid documents)."""
+    found: set[int] = set()
+    pending = [doc]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, dict):
+            continue
+        for key in ("all", "any"):
+            if isinstance(node.get(key), list):
+                pending.extend(node[key])
+        for key in ("not", "account"):
+            if key in node:
+                pending.append(node[key])
+        target = node.get("in_group")
+        if isinstance(target, int) and not isinstance(target, bool):
+            found.add(target)
+    return found
+
+
+def _dependency_chain(start: int, target: int, dependencies: Callable[[int], set[int]]) -> list[int] | None:
+    """The groups from `start` to `target` along in_group references, None when `start` does not reach it."""
+    parents: dict[int, int | None] = {start: None}
+    stack = [start]
+    while stack:
+        current = stack.pop()
+        for nxt in dependencies(current):
+            if nxt == target:
+                chain = [current]
+                while parents[chain[-1]] is not None:
+                    chain.append(parents[chain[-1]])  # type: ignore[arg-type]
+                return list(reversed(chain))
+            if nxt not in parents:
+                parents[nxt] = current
+                stack.append(nxt)
+    return None
+
+
+def _database_group_exists(group_id: int) -> bool:
+    from groups.models import CustomerGroup
+
+    return CustomerGroup.objects.filter(pk=group_id).exists()
+
+
+def _database_group_dependencies(group_id: int) -> set[int]:
+    from groups.models import CustomerGroup
+
+    # A manual group's membership is kept by hand, so whatever rules it holds do not make it depend on anything.
+    rules = (
+        CustomerGroup.objects.filter(pk=group_id, kind=CustomerGroup.Kind.DYNAMIC)
+        .values_list("rules", flat=True)
+        .first()
+    )
+    return rule_dependencies(rules) if rules else set()
+
+
+def pointer(path: str, key: str | int) -> str:
+    """Extend a JSON pointer by one key or index (RFC 6901 escaping)."""
+    return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{matches[0]}'?" if matches else ""
+
+
+def _quoted(words: Iterable[str], conjunction: str = "or") -> str:
+    words = [f"'{word}'" for word in words]
+    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1] if len(words) > 1 else words[0]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Checker:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.errors: list[dict] = []
+        self.conditions = 0
+        self.in_groups: list[tuple[str, int]] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append({"path": path, "message": message})
+
+    def unknown_keys(self, node: dict, path: str, allowed: tuple[str, ...], what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.error(
+                    pointer(path, key),
+                    f"unknown key '{key}' in {what}{_suggest(str(key), allowed)}"
+                    if _suggest(str(key), allowed)
+                    else f"unknown key '{key}' in {what}; it takes {_quoted(allowed, 'and')}",
+                )
+
+    # Rules -----------------------------------------------------------------------------------------
+
+    def rule(self, node: Any, path: str, *, depth: int, entity: str) -> None:
+        if depth > MAX_DEPTH:
+            self.error(path, f"rules nest at most {MAX_DEPTH} levels deep; flatten this part")
+            return
+        if not isinstance(node, dict):
+            self.error(path, f"a rule must be an object such as {{\"all\": [...]}} or {{\"field\": ...}}, "
+                             f"not {_shown(node)}")
+            return
+        booleans = [key for key in BOOLEAN_KEYS if key in node]
+        conditions = [key for key in CONDITION_KEYS if key in node]
+        if booleans:
+            if len(node) != 1:
+                others = [key for key in node if key != booleans[0]]
+                self.error(path, f"a Boolean node has exactly one key ('{booleans[0]}'); "
+                                 f"move or remove {_quoted(others)}")
+            self.boolean(booleans[0], node[booleans[0]], pointer(path, booleans[0]), depth=depth, entity=entity)
+            return
+        if not conditions:
+            if not node:
+                self.error(path, "an empty rule; write a condition, or {\"all\": []} to match every customer")
+            else:
+                key = str(next(iter(node)))
+                self.error(path, f"unknown rule key '{key}'"
+                           + (_suggest(key, BOOLEAN_KEYS + CONDITION_KEYS)
+                              or f"; a rule is one of {_quoted(BOOLEAN_KEYS + CONDITION_KEYS)}"))
+            return
+        if len(conditions) > 1:
+            self.error(path, f"a condition has one kind; this one mixes {_quoted(conditions)}")
+            return
+        kind = conditions[0]
+        self.conditions += 1
+        if entity == ACCOUNT and kind != "field":
+            self.error(path, f"inside an account condition only all, any, not and field conditions are allowed, "
+                             f"not '{kind}'")
+            return
+        if kind == "field":
+            self.field_condition(node, path, entity=entity)
+        elif kind == "event":
+            self.event_condition(node, path)
+        elif kind == "account":
+            self.unknown_keys(node, path, ("account",), "an account condition")
+            self.rule(node["account"], pointer(path, "account"), depth=depth + 1, entity=ACCOUNT)
+        else:
+            self.unknown_keys(node, path, ("in_group",), "an in-group condition")
+            target = node["in_group"]
+            if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
+                self.error(pointer(path, "in_group"), f"in_group takes a group id (a positive whole number), "
+                                                      f"not {_shown(target)}")
+            else:
+                self.in_groups.append((pointer(path, "in_group"), target))
+
+    def boolean(self, key: str, value: Any, path: str, *, depth: int, entity: str) -> None:
+        if key == "not":
+            self.rule(value, path, depth=depth + 1, entity=entity)
+            return
+        if not isinstance(value, list):
+            self.error(path, f"'{key}' takes a list of rules, not {_shown(value)}")
+            return
+        for index, child in enumerate(value):
+            self.rule(child, pointer(path, index), depth=depth + 1, entity=entity)
+
+    # Field conditions ---------------------------------------------------------------------------------
+
+    def field_condition(self, node: dict, path: str, *, entity: str) -> None:
+        self.unknown_keys(node, path, FIELD_KEYS, "a field condition")
+        field = node["field"]
+        field_path = pointer(path, "field")
+        if not isinstance(field, str) or not field:
+            self.error(field_path, f"field must be a field name such as 'email' or 'attributes.tier', "
+                                   f"not {_shown(field)}")
+            return
+        type_ = self.catalogue.field_type(entity, field)
+        if type_ is None:
+            where = "account " if entity == ACCOUNT else ""
+            if field == "attributes." or field == "attributes":
+                self.error(field_path, "name the attribute after 'attributes.', e.g. 'attributes.tier'")
+            else:
+                suggestion = _suggest(field, self.catalogue.field_names(entity))
+                self.error(field_path, f"unknown {where}field '{field}'"
+                           + (suggestion or "; custom attributes are written 'attributes.<key>'"))
+            return
+        noun = f"{type_} field '{field}'" if type_ != JSON else f"attribute '{field}'"
+        self.operation(node, path, type_=type_, noun=noun, subject=field)
+
+    def operation(self, node: dict, path: str, *, type_: str, noun: str, subject: str) -> None:
+        """Check op and value of a field condition or an event's where-condition."""
+        op_path = pointer(path, "op")
+        if "op" not in node:
+            self.error(op_path, f"the condition on '{subject}' needs an op, for example 'eq' or 'is_empty'")
+            return
+        op = node["op"]
+        if not isinstance(op, str) or op not in ALL_OPERATORS:
+            shown = op if isinstance(op, str) else _shown(op)
+            self.error(op_path, f"unknown operator '{shown}'" + _suggest(str(op), OPERATORS[type_]))
+            return
+        if op not in OPERATORS[type_]:
+            if type_ == JSON and (op in DATE_OPS or op == "anniversary_within_next"):
+                self.error(op_path, f"operator '{op}' needs '{subject}' declared as a date or datetime "
+                                    f"attribute in the attribute catalogue")
+            else:
+                self.error(op_path, f"operator '{op}' does not apply to {noun}")
+            return
+        value_path = pointer(path, "value")
+        if op in NO_VALUE_OPS:
+            if "value" in node:
+                self.error(value_path, f"operator '{op}' takes no value; remove 'value'")
+            return
+        if "value" not in node:
+            self.error(value_path, f"operator '{op}' needs a value")
+            return
+        self.operand(type_, op, node["value"], value_path)
+
+    def operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        if op in ("eq", "neq"):
+            if type_ == TEXT:
+                self.text(value, path)
+            elif type_ == NUMBER:
+                self.number(value, path)
+            elif type_ == "boolean":
+                if not isinstance(value, bool):
+                    self.error(path, f"'{op}' on a boolean takes true or false, not {_shown(value)}")
+            elif isinstance(value, str):
+                self.text(value, path)
+            elif not (is_number(value) or isinstance(value, bool)):
+                self.error(path, f"'{op}' takes text, a number, true or false, not {_shown(value)}")
+        elif op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                self.error(path, f"'{op}' takes a list of 1 to {MAX_IN_VALUES} values, not {_shown(value)}")
+                return
+            if len(value) > MAX_IN_VALUES:
+                self.error(path, f"'{op}' takes at most {MAX_IN_VALUES} values; this list has {len(value)}")
+                return
+            for index, item in enumerate(value):
+                item_path = pointer(path, index)
+                if type_ == TEXT or (type_ == JSON and isinstance(item, str)):
+                    self.text(item, item_path)
+                elif type_ == NUMBER:
+                    self.number(item, item_path)
+                elif not is_number(item):
+                    self.error(item_path, f"'{op}' values are text or numbers, not {_shown(item)}")
+        elif op in ("contains", "not_contains", "starts_with", "ends_with"):
+            self.text(value, path)
+        elif op in ("gt", "gte", "lt", "lte"):
+            self.number(value, path)
+        elif op == "between" and type_ in (DATE, DATETIME):
+            self.day_range(value, path)
+        elif op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                self.error(path, f"'between' takes [low, high], two numbers, not {_shown(value)}")
+                return
+            self.number(value[0], pointer(path, 0))
+            self.number(value[1], pointer(path, 1))
+            if is_number(value[0]) and is_number(value[1]) and value[0] > value[1]:
+                self.error(path, f"'between' low {value[0]} is greater than high {value[1]}; swap them")
+        elif op in ("before", "after", "on"):
+            self.day(value, path)
+        elif op in ("within_last", "more_than_ago", "within_next"):
+            units = ("days", "weeks") if type_ == DATE else DURATION_UNITS
+            self.duration(value, path, units=units, what=f"'{op}' on a {type_}")
+        elif op == "anniversary_within_next":
+            self.duration(value, path, units=("days",), what="'anniversary_within_next'")
+
+    # Events ---------------------------------------------------------------------------------------------
+
+    def event_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, EVENT_KEYS, "an event condition")
+        name = node["event"]
+        if not isinstance(name, str) or not name:
+            self.error(pointer(path, "event"), f"event takes an event name such as 'purchase', not {_shown(name)}")
+        elif len(name) > MAX_TEXT_LENGTH:
+            self.error(pointer(path, "event"), f"an event name is at most {MAX_TEXT_LENGTH} characters")
+        if "where" in node:
+            where, where_path = node["where"], pointer(path, "where")
+            if not isinstance(where, list):
+                self.error(where_path, f"'where' takes a list of property conditions, not {_shown(where)}")
+            else:
+                for index, item in enumerate(where):
+                    self.where(item, pointer(where_path, index))
+        if "window" in node:
+            self.window(node["window"], pointer(path, "window"))
+        if "count" in node and "sum" in node:
+            self.error(pointer(path, "sum"), "an event condition takes count or sum, not both; remove one")
+        if "count" in node:
+            self.aggregate(node["count"], pointer(path, "count"), is_sum=False)
+        if "sum" in node:
+            self.aggregate(node["sum"], pointer(path, "sum"), is_sum=True)
+
+    def where(self, item: Any, path: str) -> None:
+        self.conditions += 1
+        if not isinstance(item, dict):
+            self.error(path, f"a where-condition is an object {{\"property\", \"op\", \"value\"}}, "
+                             f"not {_shown(item)}")
+            return
+        self.unknown_keys(item, path, WHERE_KEYS, "a where-condition")
+        prop = item.get("property")
+        if not isinstance(prop, str) or not prop:
+            self.error(pointer(path, "property"), "a where-condition needs a property: 'amount' or a key of the "
+                                                  "event's properties")
+            return
+        if len(prop) > MAX_TEXT_LENGTH:
+            self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
+            return
+        type_ = NUMBER if prop == "amount" else JSON
+        noun = "number property 'amount'" if prop == "amount" else f"property '{prop}'"
+        self.operation(item, path, type_=type_, noun=noun, subject=prop)
+
+    def window(self, window: Any, path: str) -> None:
+        if not isinstance(window, dict) or len(window) != 1:
+            self.error(path, "a window has exactly one of 'last', 'calendar' or 'between'")
+            return
+        (kind, value), = window.items()
+        inner = pointer(path, kind)
+        if kind == "last":
+            self.duration(value, inner, units=DURATION_UNITS, what="'last'")
+        elif kind == "calendar":
+            if value not in CALENDAR_WINDOWS:
+                self.error(inner, f"unknown calendar window {_shown(value)}"
+                           + (_suggest(value, CALENDAR_WINDOWS) if isinstance(value, str) else "")
+                           + ("" if isinstance(value, str) and _suggest(value, CALENDAR_WINDOWS)
+                              else f"; use one of {_quoted(CALENDAR_WINDOWS)}"))
+        elif kind == "between":
+            self.day_range(value, inner)
+        else:
+            self.error(inner, f"unknown window '{kind}'"
+                       + (_suggest(str(kind), ("last", "calendar", "between"))
+                          or "; use 'last', 'calendar' or 'between'"))
+
+    def aggregate(self, value: Any, path: str, *, is_sum: bool) -> None:
+        what = "sum" if is_sum else "count"
+        keys = ("property", "op", "value") if is_sum else ("op", "value")
+        if not isinstance(value, dict):
+            self.error(path, f"'{what}' is an object with {_quoted(keys)}, not {_shown(value)}")
+            return
+        self.unknown_keys(value, path, keys, f"'{what}'")
+        if is_sum:
+            prop = value.get("property")
+            if not isinstance(prop, str) or not prop:
+                self.error(pointer(path, "property"), "'sum' needs a property to add up: 'amount' or a key of "
+                                                      "the event's properties")
+            elif len(prop) > MAX_TEXT_LENGTH:
+                self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
+        op = value.get("op")
+        if op not in AGGREGATE_OPS:
+            shown = op if isinstance(op, str) else _shown(op)
+            self.error(pointer(path, "op"), f"'{what}' needs an op among {_quoted(AGGREGATE_OPS)}, not '{shown}'"
+                       + (_suggest(op, AGGREGATE_OPS) if isinstance(op, str) else ""))
+            return
+        value_path = pointer(path, "value")
+        if "value" not in value:
+            self.error(value_path, f"'{what}' needs a value")
+            return
+
+        def check(item: Any, item_path: str) -> bool:
+            if is_sum:
+                return self.number(item, item_path)
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                self.error(item_path, f"a count is a whole number of 0 or more, not {_shown(item)}")
+                return False
+            return True
+
+        bound = value["value"]
+        if op == "between":
+            if not isinstance(bound, list) or len(bound) != 2:
+                self.error(value_path, f"'between' takes [low, high], not {_shown(bound)}")
+            elif check(bound[0], pointer(value_path, 0)) & check(bound[1], pointer(value_path, 1)):
+                if bound[0] > bound[1]:
+                    self.error(value_path, f"'between' low {bound[0]} is greater than high {bound[1]}; swap them")
+        else:
+            check(bound, value_path)
+
+    # Values ---------------------------------------------------------------------------------------------
+
+    def text(self, value: Any, path: str) -> bool:
+        if not isinstance(value, str):
+            self.error(path, f"the value must be text, not {_shown(value)}")
+            return False
+        if value == "":
+            self.error(path, "an empty text never matches; use 'is_empty' or 'is_not_empty' instead")
+            return False
+        if len(value) > MAX_TEXT_LENGTH:
+            self.error(path, f"text values are at most {MAX_TEXT_LENGTH} characters; this one has {len(value)}")
+            return False
+        return True
+
+    def number(self, value: Any, path: str) -> bool:
+        if not is_number(value):
+            self.error(path, f"the value must be a number, not {_shown(value)}")
+            return False
+        return True
+
+    def day(self, value: Any, path: str) -> bool:
+        if parse_day(value) is None:
+            self.error(path, f"the value must be a day written YYYY-MM-DD, not {_shown(value)}")
+            return False
+        return True
+
+    def day_range(self, value: Any, path: str) -> None:
+        if not isinstance(value, list) or len(value) != 2:
+            self.error(path, f"'between' takes two days [\"YYYY-MM-DD\", \"YYYY-MM-DD\"], not {_shown(value)}")
+            return
+        if self.day(value[0], pointer(path, 0)) & self.day(value[1], pointer(path, 1)):
+            if parse_day(value[0]) > parse_day(value[1]):  # type: ignore[operator]
+                self.error(path, f"the first day {value[0]} is after the second {value[1]}; swap them")
+
+    def duration(self, value: Any, path: str, *, units: tuple[str, ...], what: str) -> None:
+        if not isinstance(value, dict) or len(value) != 1:
+            self.error(path, f"{what} takes one duration such as {{\"{units[0]}\": 30}}, using "
+                             f"{_quoted(units)}")
+            return
+        (unit, amount), = value.items()
+        if unit not in units:
+            self.error(pointer(path, unit), f"{what} counts in {_quoted(units)}, not '{unit}'")
+        elif isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_DURATION:
+            self.error(pointer(path, unit), f"the number of {unit} must be a whole number from 0 to "
+                                            f"{MAX_DURATION}, not {_shown(amount)}")
