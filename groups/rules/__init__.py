@@ -1,6 +1,7 @@
 """The rule language of dynamic groups: validate a rules document, compile it to SQL, describe and explain it."""
 from __future__ import annotations
 
+from .compiler import compile_rules, render_sql
 from .fields import Catalogue, coerce_attribute_value
 from .validation import RulesInvalid, ensure_valid_rules, rule_dependencies, validate_rules
 
@@ -8,7 +9,9 @@ __all__ = [
     "Catalogue",
     "RulesInvalid",
     "coerce_attribute_value",
+    "compile_rules",
     "ensure_valid_rules",
+    "render_sql",
     "rule_dependencies",
     "validate_rules",
 ]

@@ -1,0 +1,456 @@
+"""Compiles a valid rules document to one SQL condition over customers, with psycopg placeholders."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from . import timeframes
+from .fields import (
+    ACCOUNT,
+    ATTRIBUTES_PREFIX,
+    BOOLEAN,
+    CUSTOMER,
+    DATE,
+    DATE_SQL_PATTERN,
+    DATETIME,
+    DATETIME_SQL_PATTERN,
+    JSON,
+    NEGATIONS,
+    NUMBER,
+    TEXT,
+    Catalogue,
+    is_number,
+    parse_day,
+)
+
+CUSTOMER_TABLE = "customers_customer"
+EVENT_TABLE = "customers_event"
+ACCOUNT_TABLE = "customers_account"
+ACCOUNT_MEMBERSHIP_TABLE = "customers_accountmembership"
+MEMBERSHIP_TABLE = "groups_membership"
+
+_ALIAS_RE = re.compile(r"^[a-z_][a-z0-9_]{0,30}$")
+_COMPARISONS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A fragment of SQL and the parameters of its %s placeholders, in order."""
+
+    text: str
+    params: tuple = ()
+
+    def __and__(self, other: Sql) -> Sql:
+        return Sql(f"({self.text} AND {other.text})", self.params + other.params)
+
+    def negate(self) -> Sql:
+        return Sql(f"(NOT {self.text})", self.params)
+
+
+TRUE = Sql("TRUE")
+FALSE = Sql("FALSE")
+
+
+def join(separator: str, parts: list[Sql], empty: Sql) -> Sql:
+    if not parts:
+        return empty
+    if len(parts) == 1:
+        return parts[0]
+    return Sql("(" + f" {separator} ".join(part.text for part in parts) + ")",
+               tuple(param for part in parts for param in part.params))
+
+
+def compile_rules(
+    doc: dict,
+    *,
+    now: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
+    catalogue: Catalogue,
+    alias: str = "c",
+) -> tuple[str, list]:
+    """One SQL boolean expression over `customers_customer` aliased `alias`, and its parameters.
+
+    The document must be valid (see validate_rules). `now` is a parameter, never the database's clock,
+    so a refresh is reproducible. The expression is never NULL.
+    """
+    sql = RuleCompiler(now=now, tz=tz, catalogue=catalogue, alias=alias).rule(doc)
+    return sql.text, list(sql.params)
+
+
+def render_sql(sql: str, params: list) -> str:
+    """The SQL with its parameters inlined as literals, to show a person the query as it runs."""
+    from django.db import connection
+    from psycopg import ClientCursor
+
+    connection.ensure_connection()
+    with ClientCursor(connection.connection) as cursor:
+        return cursor.mogrify(sql, params)
+
+
+def _number(value: Any) -> Decimal:
+    # Through repr, 0.1 stays 0.1 rather than its binary approximation, like the JSON it came from.
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a field condition reads its value: a typed column, or a key of a JSON object column."""
+
+    type: str
+    column: str | None = None
+    json: str | None = None
+    key: str | None = None
+
+    def raw(self) -> Sql:
+        """The stored value as is (for explanations)."""
+        if self.column:
+            return Sql(self.column)
+        return Sql(f"({self.json} -> %s)", (self.key,))
+
+    def empty(self) -> Sql:
+        if self.column:
+            if self.type == TEXT:
+                return Sql(f"({self.column} IS NULL OR {self.column} = '')")
+            return Sql(f"({self.column} IS NULL)")
+        # A missing key gives NULL; JSON null and "" are the other two faces of empty.
+        return Sql(f"COALESCE(({self.json} -> %s) IN ('null'::jsonb, '\"\"'::jsonb), TRUE)", (self.key,))
+
+    def typed(self, kind: str) -> Sql:
+        """The value as `kind`, NULL when it is empty or of another JSON type (which then never matches)."""
+        if self.column:
+            return Sql(self.column)
+        item, text, key = f"({self.json} -> %s)", f"({self.json} ->> %s)", self.key
+        if kind == TEXT:
+            return Sql(f"(CASE WHEN jsonb_typeof{item} = 'string' THEN {text} END)", (key, key))
+        if kind == NUMBER:
+            return Sql(f"(CASE WHEN jsonb_typeof{item} = 'number' THEN {text}::numeric END)", (key, key))
+        if kind == BOOLEAN:
+            return Sql(f"(CASE WHEN jsonb_typeof{item} = 'boolean' THEN {text}::boolean END)", (key, key))
+        if kind == DATE:
+            # Compared as the number YYYYMMDD: a cast to date could fail on a malformed value, this cannot.
+            return Sql(
+                f"(CASE WHEN jsonb_typeof{item} = 'string' AND {text} ~ '{DATE_SQL_PATTERN}' "
+                f"THEN replace({text}, '-', '')::integer END)",
+                (key, key, key),
+            )
+        if kind == DATETIME:
+            return Sql(
+                f"(CASE WHEN jsonb_typeof{item} = 'string' AND {text} ~ '{DATETIME_SQL_PATTERN}' "
+                f"THEN {text}::timestamptz END)",
+                (key, key, key),
+            )
+        raise ValueError(f"no SQL type for {kind}")
+
+    def day_param(self, day: dt.date) -> object:
+        """A day as the typed date value compares: a date for a column, YYYYMMDD for an attribute."""
+        return day if self.column else day.year * 10000 + day.month * 100 + day.day
+
+    def day_cast(self) -> str:
+        return "::date" if self.column else "::integer"
+
+    def month_day(self) -> Sql:
+        if self.column:
+            return Sql(f"to_char({self.column}, 'MM-DD')")
+        text = f"({self.json} ->> %s)"
+        return Sql(
+            f"(CASE WHEN jsonb_typeof({self.json} -> %s) = 'string' AND {text} ~ '{DATE_SQL_PATTERN}' "
+            f"THEN substr({text}, 6, 5) END)",
+            (self.key, self.key, self.key),
+        )
+
+
+class RuleCompiler:
+    """Compiles rule nodes; explain_rules reuses its per-node SQL so both always agree."""
+
+    def __init__(self, *, now: dt.datetime, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c") -> None:
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be an aware datetime")
+        if not _ALIAS_RE.match(alias):
+            raise ValueError(f"alias must be a plain lower-case SQL identifier, not {alias!r}")
+        self.now = now.astimezone(dt.UTC)
+        self.tz = tz
+        self.today = timeframes.today(now, tz)
+        self.catalogue = catalogue
+        self.alias = alias
+        self._aliases = 0
+
+    def _alias(self, prefix: str) -> str:
+        # Subqueries get their own aliases so nothing shadows the caller's alias or another subquery.
+        self._aliases += 1
+        return f"{self.alias}_{prefix}{self._aliases}"
+
+    # Rules ------------------------------------------------------------------------------------------------
+
+    def rule(self, node: dict, *, entity: str = CUSTOMER, row: str | None = None) -> Sql:
+        row = row or self.alias
+        if "all" in node:
+            return join("AND", [self.rule(child, entity=entity, row=row) for child in node["all"]], TRUE)
+        if "any" in node:
+            return join("OR", [self.rule(child, entity=entity, row=row) for child in node["any"]], FALSE)
+        if "not" in node:
+            return self.rule(node["not"], entity=entity, row=row).negate()
+        if "field" in node:
+            return self.field_condition(node, entity=entity, row=row)
+        if "event" in node:
+            return self.event_condition(node, row=row)
+        if "account" in node:
+            return self.account_condition(node, row=row)
+        if "in_group" in node:
+            return self.in_group_condition(node, row=row)
+        raise ValueError(f"not a rule: {node!r}")
+
+    def source(self, field: str, *, entity: str, row: str) -> Source:
+        if field.startswith(ATTRIBUTES_PREFIX):
+            key = field[len(ATTRIBUTES_PREFIX):]
+            return Source(self.catalogue.attribute_type(entity, key) or JSON, json=f"{row}.attributes", key=key)
+        type_ = self.catalogue.field_type(entity, field)
+        if type_ is None:
+            raise ValueError(f"unknown {entity} field {field!r}")
+        return Source(type_, column=f"{row}.{field}")
+
+    def field_condition(self, node: dict, *, entity: str, row: str) -> Sql:
+        return self.operation(self.source(node["field"], entity=entity, row=row), node["op"], node.get("value"))
+
+    # Operators ----------------------------------------------------------------------------------------------
+
+    def operation(self, source: Source, op: str, value: Any) -> Sql:
+        """A never-NULL condition: negative operators are exact negations of the positive ones."""
+        if op in NEGATIONS:
+            return self.operation(source, NEGATIONS[op], value).negate()
+        if op == "is_empty":
+            return source.empty()
+        if op == "is_not_empty":
+            return source.empty().negate()
+        # Every positive operator is false on an empty or mistyped value, which the typed value gives as NULL.
+        sql = self._positive(source, op, value)
+        return Sql(f"COALESCE({sql.text}, FALSE)", sql.params)
+
+    def _positive(self, source: Source, op: str, value: Any) -> Sql:
+        type_ = source.type
+        if op in ("eq", "in") and type_ == JSON:
+            values = value if op == "in" else [value]
+            texts = [item for item in values if isinstance(item, str)]
+            booleans = [item for item in values if isinstance(item, bool)]
+            numbers = [item for item in values if is_number(item)]
+            parts = []
+            if texts:
+                parts.append(self._text_in(source.typed(TEXT), texts))
+            if numbers:
+                parts.append(self._number_in(source.typed(NUMBER), numbers))
+            for item in booleans:
+                parts.append(Sql(f"({source.typed(BOOLEAN).text} = %s)", source.typed(BOOLEAN).params + (item,)))
+            return join("OR", parts, FALSE)
+        if op in ("eq", "in"):
+            values = value if op == "in" else [value]
+            if type_ == TEXT:
+                return self._text_in(source.typed(TEXT), values)
+            if type_ == NUMBER:
+                return self._number_in(source.typed(NUMBER), values)
+            if type_ == BOOLEAN:
+                typed = source.typed(BOOLEAN)
+                return Sql(f"({typed.text} = %s)", typed.params + (value,))
+        if op in ("contains", "starts_with", "ends_with"):
+            typed = source.typed(TEXT)
+            if op == "contains":
+                return Sql(f"(strpos(lower({typed.text}), lower(%s)) > 0)", typed.params + (value,))
+            if op == "starts_with":
+                return Sql(f"starts_with(lower({typed.text}), lower(%s))", typed.params + (value,))
+            return Sql(f"(right(lower({typed.text}), length(lower(%s))) = lower(%s))",
+                       typed.params + (value, value))
+        if op in ("gt", "gte", "lt", "lte"):
+            typed = source.typed(NUMBER)
+            return Sql(f"({typed.text} {_COMPARISONS[op]} %s::numeric)", typed.params + (_number(value),))
+        if op == "between" and type_ in (NUMBER, JSON):
+            typed = source.typed(NUMBER)
+            return Sql(f"({typed.text} BETWEEN %s::numeric AND %s::numeric)",
+                       typed.params + (_number(value[0]), _number(value[1])))
+        if op in ("is_true", "is_false"):
+            typed = source.typed(BOOLEAN)
+            return Sql(typed.text if op == "is_true" else f"(NOT {typed.text})", typed.params)
+        if type_ == DATE:
+            return self._date(source, op, value)
+        if type_ == DATETIME:
+            return self._datetime(source, op, value)
+        raise ValueError(f"operator {op!r} does not apply to {type_}")
+
+    @staticmethod
+    def _text_in(typed: Sql, values: list[str]) -> Sql:
+        if len(values) == 1:
+            return Sql(f"(lower({typed.text}) = lower(%s))", typed.params + (values[0],))
+        # Lower-case the list in the database too, so both sides follow the same case rules.
+        return Sql(f"(lower({typed.text}) IN (SELECT lower(v) FROM unnest(%s::text[]) AS v))",
+                   typed.params + (list(values),))
+
+    @staticmethod
+    def _number_in(typed: Sql, values: list) -> Sql:
+        if len(values) == 1:
+            return Sql(f"({typed.text} = %s::numeric)", typed.params + (_number(values[0]),))
+        return Sql(f"({typed.text} = ANY(%s::numeric[]))", typed.params + ([_number(item) for item in values],))
+
+    def _date(self, source: Source, op: str, value: Any) -> Sql:
+        typed, cast = source.typed(DATE), source.day_cast()
+        if op == "anniversary_within_next":
+            month_day = source.month_day()
+            keys = timeframes.anniversary_keys(self.today, value["days"])
+            return Sql(f"({month_day.text} = ANY(%s::text[]))", month_day.params + (keys,))
+        low, high = self._day_bounds(op, value)
+        parts = []
+        if low is not None:
+            parts.append(Sql(f"({typed.text} >= %s{cast})", typed.params + (source.day_param(low),)))
+        if high is not None:
+            parts.append(Sql(f"({typed.text} <= %s{cast})", typed.params + (source.day_param(high),)))
+        return join("AND", parts, TRUE)
+
+    def _day_bounds(self, op: str, value: Any) -> tuple[dt.date | None, dt.date | None]:
+        """Both-included bounds on a date value for the day-based operators."""
+        one_day = dt.timedelta(days=1)
+        if op == "before":
+            return None, parse_day(value) - one_day
+        if op == "after":
+            return parse_day(value) + one_day, None
+        if op == "on":
+            return parse_day(value), parse_day(value)
+        if op == "between":
+            return parse_day(value[0]), parse_day(value[1])
+        days = dt.timedelta(days=timeframes.shift_days(value))
+        if op == "within_last":
+            return self.today - days, self.today
+        if op == "more_than_ago":
+            return None, self.today - days - one_day
+        if op == "within_next":
+            return self.today, self.today + days
+        raise ValueError(f"operator {op!r} does not apply to a date")
+
+    def _datetime(self, source: Source, op: str, value: Any) -> Sql:
+        typed = source.typed(DATETIME)
+        low, high, high_included = self._instant_bounds(op, value)
+        parts = []
+        if low is not None:
+            parts.append(Sql(f"({typed.text} >= %s)", typed.params + (low,)))
+        if high is not None:
+            parts.append(Sql(f"({typed.text} {'<=' if high_included else '<'} %s)", typed.params + (high,)))
+        return join("AND", parts, TRUE)
+
+    def _instant_bounds(self, op: str, value: Any) -> tuple[dt.datetime | None, dt.datetime | None, bool]:
+        """[low, high) or [low, high] on an instant; day-based operators use days in the group's zone."""
+        tz = self.tz
+        if op == "before":
+            return None, timeframes.day_start(parse_day(value), tz), False
+        if op == "after":
+            return timeframes.day_start(parse_day(value) + dt.timedelta(days=1), tz), None, False
+        if op == "on":
+            return (*timeframes.day_span(parse_day(value), parse_day(value), tz), False)
+        if op == "between":
+            return (*timeframes.day_span(parse_day(value[0]), parse_day(value[1]), tz), False)
+        if op == "within_last":
+            return timeframes.shift(self.now, tz, value, -1), self.now, True
+        if op == "more_than_ago":
+            return None, timeframes.shift(self.now, tz, value, -1), False
+        if op == "within_next":
+            return self.now, timeframes.shift(self.now, tz, value, +1), True
+        raise ValueError(f"operator {op!r} does not apply to a datetime")
+
+    # Events -------------------------------------------------------------------------------------------------
+
+    def event_filter(self, node: dict, *, row: str, event: str) -> Sql:
+        """Which of the customer's events count: name, window, where-conditions (uses the event index)."""
+        parts = [Sql(f"{event}.customer_id = {row}.id"), Sql(f"{event}.name = %s", (node["event"],))]
+        window = node.get("window")
+        if window:
+            (kind, value), = window.items()
+            if kind == "last":
+                low, high, included = timeframes.shift(self.now, self.tz, value, -1), self.now, True
+            elif kind == "calendar":
+                (low, high), included = timeframes.calendar_window(value, self.now, self.tz), False
+            else:
+                (low, high), included = timeframes.day_span(parse_day(value[0]), parse_day(value[1]), self.tz), False
+            parts.append(Sql(f"{event}.occurred_at >= %s", (low,)))
+            parts.append(Sql(f"{event}.occurred_at {'<=' if included else '<'} %s", (high,)))
+        for item in node.get("where", []):
+            parts.append(self.operation(self.property_source(item["property"], event), item["op"], item.get("value")))
+        return Sql(" AND ".join(part.text for part in parts), tuple(p for part in parts for p in part.params))
+
+    @staticmethod
+    def property_source(prop: str, event: str) -> Source:
+        if prop == "amount":
+            return Source(NUMBER, column=f"{event}.amount")
+        return Source(JSON, json=f"{event}.properties", key=prop)
+
+    def summed(self, prop: str, event: str) -> Sql:
+        # Events where the property is missing or not a number add nothing (NULL is skipped by sum).
+        return self.property_source(prop, event).typed(NUMBER)
+
+    def event_condition(self, node: dict, *, row: str) -> Sql:
+        event = self._alias("e")
+        where = self.event_filter(node, row=row, event=event)
+        if "sum" in node:
+            spec = node["sum"]
+            summed = self.summed(spec["property"], event)
+            aggregate = Sql(f"(SELECT COALESCE(sum({summed.text}), 0) FROM {EVENT_TABLE} {event} WHERE {where.text})",
+                            summed.params + where.params)
+            return self._compare(aggregate, spec["op"], spec["value"], "::numeric")
+        spec = node.get("count") or {"op": "gte", "value": 1}
+        op, bound = spec["op"], spec["value"]
+        # The common shapes become semi-joins, which stop at the first matching event.
+        if (op == "gte" and bound == 1) or (op == "gt" and bound == 0) or (op == "neq" and bound == 0):
+            return Sql(f"EXISTS (SELECT 1 FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)
+        if (op == "eq" and bound == 0) or (op == "lt" and bound == 1) or (op == "lte" and bound == 0):
+            return Sql(f"NOT EXISTS (SELECT 1 FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)
+        aggregate = Sql(f"(SELECT count(*) FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)
+        return self._compare(aggregate, op, bound, "")
+
+    @staticmethod
+    def _compare(aggregate: Sql, op: str, bound: Any, cast: str) -> Sql:
+        if op == "between":
+            return Sql(f"({aggregate.text} BETWEEN %s{cast} AND %s{cast})",
+                       aggregate.params + (_number(bound[0]), _number(bound[1])))
+        return Sql(f"({aggregate.text} {_COMPARISONS[op]} %s{cast})", aggregate.params + (_number(bound),))
+
+    def event_values(self, node: dict, *, row: str) -> dict[str, Sql]:
+        """The count (and sum) that decide an event condition, for explanations."""
+        event = self._alias("e")
+        where = self.event_filter(node, row=row, event=event)
+        values = {"count": Sql(f"(SELECT count(*) FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)}
+        if "sum" in node:
+            summed = self.summed(node["sum"]["property"], event)
+            values["sum"] = Sql(
+                f"(SELECT COALESCE(sum({summed.text}), 0) FROM {EVENT_TABLE} {event} WHERE {where.text})",
+                summed.params + where.params,
+            )
+        return values
+
+    # Accounts and groups ------------------------------------------------------------------------------------
+
+    def _accounts(self, node: dict | None, *, row: str, select: str) -> Sql:
+        membership, account = self._alias("am"), self._alias("a")
+        inner = self.rule(node["account"], entity=ACCOUNT, row=account) if node else TRUE
+        return Sql(
+            f"SELECT {select.format(account=account)} FROM {ACCOUNT_MEMBERSHIP_TABLE} {membership} "
+            f"JOIN {ACCOUNT_TABLE} {account} ON {account}.id = {membership}.account_id "
+            f"WHERE {membership}.customer_id = {row}.id AND {inner.text}",
+            inner.params,
+        )
+
+    def account_condition(self, node: dict, *, row: str) -> Sql:
+        accounts = self._accounts(node, row=row, select="1")
+        return Sql(f"EXISTS ({accounts.text})", accounts.params)
+
+    def account_values(self, node: dict, *, row: str) -> dict[str, Sql]:
+        listing = "COALESCE(jsonb_agg(jsonb_build_object('id', {account}.id, 'name', {account}.name) " \
+                  "ORDER BY {account}.id), '[]'::jsonb)"
+        matched = self._accounts(node, row=row, select=listing)
+        every = self._accounts(None, row=row, select=listing)
+        return {"accounts_matched": Sql(f"({matched.text})", matched.params),
+                "accounts": Sql(f"({every.text})", every.params)}
+
+    def in_group_condition(self, node: dict, *, row: str) -> Sql:
+        membership = self._alias("m")
+        return Sql(
+            f"EXISTS (SELECT 1 FROM {MEMBERSHIP_TABLE} {membership} "
+            f"WHERE {membership}.group_id = %s AND {membership}.customer_id = {row}.id)",
+            (node["in_group"],),
+        )
