@@ -27,3 +27,6 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+
+bench: install-dev
+	$(PY) -m bench.engine $(BENCH_ARGS)

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 
+from .querysets import AccountQuerySet, CustomerOwnedQuerySet, CustomerQuerySet
+
 
 def json_object_constraint(name: str, field: str = "attributes") -> models.CheckConstraint:
     """Rules read `attributes.<key>`, so the column must always hold a JSON object."""
@@ -31,6 +33,8 @@ class Customer(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -58,6 +62,8 @@ class Account(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     customers = models.ManyToManyField(Customer, through="AccountMembership", related_name="accounts")
 
+    objects = AccountQuerySet.as_manager()
+
     class Meta:
         constraints = [json_object_constraint("account_attributes_is_object")]
 
@@ -70,6 +76,8 @@ class AccountMembership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=64, blank=True, default="", help_text="e.g. owner, member")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomerOwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -91,6 +99,8 @@ class Event(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CustomerOwnedQuerySet.as_manager()
 
     class Meta:
         indexes = [

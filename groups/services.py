@@ -1,0 +1,218 @@
+"""Operations on groups: the one entry point each for refresh, manual edits, activation and history.
+
+The admin, the API, Celery tasks and beat all call these functions; membership itself is always
+decided by `groups.engine.evaluate`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import engine
+from .models import CustomerGroup, MembershipChange, Reason, RefreshRun, SizeSnapshot
+from .rules import Catalogue, ensure_valid_rules, rule_dependencies
+
+
+def refresh(
+    group: CustomerGroup,
+    *,
+    reason: str = Reason.MANUAL_REFRESH,
+    initiated_by=None,
+    run: RefreshRun | None = None,
+    now: datetime | None = None,
+) -> RefreshRun:
+    """Fully refresh one group and the groups that depend on it; the run records the outcome."""
+    if run is None:
+        run = RefreshRun.objects.create(
+            group=group, reason=reason, initiated_by=initiated_by, rule_version=group.rule_version
+        )
+    group.refresh_from_db()
+    if group.kind != CustomerGroup.Kind.DYNAMIC or (not group.is_active and reason != Reason.DEACTIVATION):
+        why = "manual groups change only by hand" if group.is_dynamic is False else "the group is inactive"
+        _finish(run, RefreshRun.Status.SKIPPED, error=f"Skipped: {why}.")
+        return run
+    RefreshRun.objects.filter(pk=run.pk).update(
+        status=RefreshRun.Status.RUNNING, started_at=timezone.now(), rule_version=group.rule_version
+    )
+    started = time.monotonic()
+    try:
+        outcome = engine.evaluate([group], None, now, reason=reason, run_id=run.pk)
+        _propagate(group, outcome, now)
+    except Exception as exc:
+        _finish(run, RefreshRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", started=started)
+        CustomerGroup.objects.filter(pk=group.pk).update(
+            last_run_status=CustomerGroup.RunStatus.FAILED,
+            last_error=f"{type(exc).__name__}: {exc}",
+            failure_count=F("failure_count") + 1,
+        )
+        raise
+    run.added, run.removed = outcome.added[group.pk], outcome.removed[group.pk]
+    _finish(run, RefreshRun.Status.SUCCEEDED, started=started)
+    CustomerGroup.objects.filter(pk=group.pk).update(
+        last_refreshed_at=run.finished_at,
+        last_run_status=CustomerGroup.RunStatus.SUCCEEDED,
+        last_error="",
+        failure_count=0,
+    )
+    record_size(group, run=run)
+    return run
+
+
+def change_rules(group: CustomerGroup, rules: dict, *, initiated_by=None) -> RefreshRun:
+    """Save new rules (refused with every problem listed when invalid) and refresh the group."""
+    ensure_valid_rules(rules, catalogue=Catalogue.load(), group_id=group.pk)
+    CustomerGroup.objects.filter(pk=group.pk).update(rules=rules, rule_version=F("rule_version") + 1)
+    group.refresh_from_db()
+    return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+
+
+def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, groups=None) -> list[RefreshRun]:
+    """Refresh every active dynamic group (or the ones given), dependencies first."""
+    if groups is None:
+        groups = CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True)
+    return [refresh(g, reason=reason, initiated_by=initiated_by) for g in engine.dependency_order(list(groups))]
+
+
+def evaluate_customers(customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None) -> engine.Outcome:
+    """The event path: re-evaluate these customers in every active dynamic group."""
+    groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
+    return engine.evaluate(groups, customer_ids, now, reason=reason)
+
+
+def add_members(group: CustomerGroup, customer_ids: Iterable[int], *, initiated_by=None) -> int:
+    """Add customers to a manual group by hand; returns how many were not members before."""
+    return _edit_manual(group, customer_ids, add=True)
+
+
+def remove_members(group: CustomerGroup, customer_ids: Iterable[int], *, initiated_by=None) -> int:
+    """Remove customers from a manual group by hand; returns how many were members."""
+    return _edit_manual(group, customer_ids, add=False)
+
+
+def set_active(group: CustomerGroup, active: bool, *, initiated_by=None) -> RefreshRun | None:
+    """Activate (refresh at once) or deactivate (the group lets go of every member) a group."""
+    CustomerGroup.objects.filter(pk=group.pk).update(
+        is_active=active,
+        activate_at=None if active else F("activate_at"),
+        deactivate_at=None if not active else F("deactivate_at"),
+    )
+    group.refresh_from_db()
+    if not group.is_dynamic:
+        return None
+    reason = Reason.ACTIVATION if active else Reason.DEACTIVATION
+    return refresh(group, reason=reason, initiated_by=initiated_by)
+
+
+def members_at(group: CustomerGroup, at: datetime) -> list[int]:
+    """Ids of the group's members at a past moment, rebuilt from the history."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT customer_id FROM (
+                SELECT DISTINCT ON (customer_id) customer_id, change
+                FROM groups_membershipchange
+                WHERE group_id = %s AND changed_at <= %s
+                ORDER BY customer_id, changed_at DESC, id DESC
+            ) latest
+            WHERE change = 'added'
+            ORDER BY customer_id
+            """,
+            [group.pk, at],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def record_size(group: CustomerGroup, *, run: RefreshRun | None = None, now: datetime | None = None) -> None:
+    """A snapshot after a run, and today's daily snapshot (kept up to date by every run)."""
+    now = now or timezone.now()
+    count = CustomerGroup.objects.values_list("member_count", flat=True).get(pk=group.pk)
+    if run is not None:
+        SizeSnapshot.objects.create(group=group, kind=SizeSnapshot.Kind.RUN, taken_at=now, member_count=count, run=run)
+    SizeSnapshot.objects.update_or_create(
+        group=group,
+        kind=SizeSnapshot.Kind.DAILY,
+        day=timezone.localdate(now, engine.group_zone(group)),
+        defaults={"taken_at": now, "member_count": count},
+    )
+
+
+def dependants_of(group: CustomerGroup) -> list[CustomerGroup]:
+    """Active dynamic groups whose rules read this group's membership, directly or through others."""
+    candidates = list(
+        CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True).exclude(pk=group.pk)
+    )
+    found: dict[int, CustomerGroup] = {}
+    frontier = {group.pk}
+    while frontier:
+        step = [g for g in candidates if g.pk not in found and rule_dependencies(g.rules) & frontier]
+        found.update((g.pk, g) for g in step)
+        frontier = {g.pk for g in step}
+    return list(found.values())
+
+
+def _propagate(group: CustomerGroup, outcome: engine.Outcome, now=None) -> None:
+    """Re-evaluate dependants for the customers whose membership of `group` just changed.
+
+    Only those customers can change in a dependant, so one event-path evaluation of all
+    dependants (which the engine orders by dependency level) covers the whole chain.
+    """
+    changed = outcome.changed_customers.get(group.pk)
+    if changed:
+        dependants = dependants_of(group)
+        if dependants:
+            engine.evaluate(dependants, sorted(changed), now, reason=Reason.DEPENDENCY)
+
+
+def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool) -> int:
+    ids = sorted({int(i) for i in customer_ids})
+    if not ids:
+        return 0
+    if group.kind != CustomerGroup.Kind.MANUAL:
+        raise ValueError(f"'{group}' is a dynamic group: its members follow its rules and cannot be edited by hand.")
+    if add:
+        write = """
+            INSERT INTO groups_membership (group_id, customer_id, added_at)
+            SELECT %s, c.id, statement_timestamp() FROM customers_customer c WHERE c.id = ANY(%s)
+            ON CONFLICT (group_id, customer_id) DO NOTHING
+            RETURNING customer_id"""
+    else:
+        write = "DELETE FROM groups_membership WHERE group_id = %s AND customer_id = ANY(%s) RETURNING customer_id"
+    change = MembershipChange.Change.ADDED if add else MembershipChange.Change.REMOVED
+    with transaction.atomic():
+        engine._lock_groups([group.pk], shared=False)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH written AS ({write}),
+                history AS (
+                    INSERT INTO groups_membershipchange
+                        (group_id, customer_id, change, changed_at, reason, rule_version)
+                    SELECT %s, customer_id, %s, statement_timestamp(), %s, NULL FROM written
+                ),
+                counted AS (
+                    UPDATE groups_customergroup SET member_count = member_count + %s * (SELECT count(*) FROM written)
+                    WHERE id = %s
+                )
+                SELECT array_agg(customer_id) FROM written
+                """,  # noqa: S608
+                [group.pk, ids, group.pk, change, Reason.MANUAL, 1 if add else -1, group.pk],
+            )
+            changed = cursor.fetchone()[0] or []
+    if changed:
+        outcome = engine.Outcome(changed_customers={group.pk: set(changed)})
+        _propagate(group, outcome)
+    return len(changed)
+
+
+def _finish(run: RefreshRun, status: str, *, error: str = "", started: float | None = None) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
+    run.save(update_fields=["status", "error", "finished_at", "duration_ms", "added", "removed"])

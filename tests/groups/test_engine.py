@@ -1,0 +1,215 @@
+"""The membership engine: full refresh, the event path, manual groups, dependants and history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from customers.models import Account, AccountMembership, Customer, Event
+from groups import engine, services
+from groups.models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot
+
+from .history import members, replay
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMERS = {"field": "role", "op": "eq", "value": "customer"}
+NO_EMAIL = {"field": "email", "op": "is_empty"}
+
+
+def make_group(name, rules, **kwargs):
+    return CustomerGroup.objects.create(name=name, slug=name.lower().replace(" ", "-"), rules=rules, **kwargs)
+
+
+def test_refresh_adds_matching_customers_and_records_why():
+    alice = Customer.objects.create(email="alice@example.com", role="customer")
+    Customer.objects.create(email="bob@example.com", role="staff")
+    group = make_group("Customers", CUSTOMERS)
+    MembershipChange.objects.all().delete()
+    Membership.objects.all().delete()
+    CustomerGroup.objects.filter(pk=group.pk).update(member_count=0)
+
+    run = services.refresh(group, reason=Reason.MANUAL_REFRESH)
+
+    assert members(group) == {alice.pk}
+    assert run.status == RefreshRun.Status.SUCCEEDED and (run.added, run.removed) == (1, 0)
+    change = MembershipChange.objects.get(group=group)
+    assert (change.customer_id, change.change, change.reason, change.run_id) == (
+        alice.pk,
+        "added",
+        "manual_refresh",
+        run.pk,
+    )
+    group.refresh_from_db()
+    assert group.member_count == 1 and group.last_run_status == "succeeded"
+    assert SizeSnapshot.objects.filter(group=group, kind="run", member_count=1, run=run).exists()
+    assert SizeSnapshot.objects.filter(group=group, kind="daily").count() == 1
+
+
+def test_refresh_removes_customers_who_no_longer_match():
+    group = make_group("Customers", CUSTOMERS)
+    alice = Customer.objects.create(email="alice@example.com", role="customer")
+    assert members(group) == {alice.pk}
+    # Behind the engine's back (a raw update announces nothing), so only a refresh can notice.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET role = 'staff' WHERE id = %s", [alice.pk])
+    assert members(group) == {alice.pk}
+
+    run = services.refresh(group, reason=Reason.SCHEDULE)
+
+    assert members(group) == set() and run.removed == 1
+    assert MembershipChange.objects.filter(group=group, change="removed", reason="schedule").count() == 1
+    assert replay(group) == members(group)
+
+
+def test_a_run_that_changes_nothing_writes_nothing():
+    group = make_group("Customers", CUSTOMERS)
+    Customer.objects.create(email="a@example.com", role="customer")
+    history_before = MembershipChange.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        outcome = engine.evaluate([group], None, reason=Reason.MANUAL_REFRESH)
+    assert outcome.total_added == outcome.total_removed == 0
+    assert MembershipChange.objects.count() == history_before
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert writes == []
+
+
+def test_customer_write_updates_membership_before_the_call_returns():
+    group = make_group("No email", NO_EMAIL)
+    customer = Customer.objects.create(role="customer")
+    assert members(group) == {customer.pk}
+
+    customer.email = "now@example.com"
+    customer.save()
+    assert members(group) == set()
+
+    change = MembershipChange.objects.filter(group=group).order_by("-id").first()
+    assert (change.change, change.reason, change.rule_version) == ("removed", "event", group.rule_version)
+
+
+def test_event_and_account_writes_reach_groups():
+    buyers = make_group(
+        "Bought tea", {"event": "purchase", "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}]}
+    )
+    subscribers = make_group(
+        "Household active",
+        {
+            "account": {
+                "all": [
+                    {"field": "kind", "op": "eq", "value": "household"},
+                    {"field": "attributes.subscription_status", "op": "eq", "value": "active"},
+                ]
+            }
+        },
+    )
+    customer = Customer.objects.create(email="t@example.com")
+    Event.objects.create(
+        customer=customer, name="purchase", occurred_at=timezone.now(), properties={"category": "chinese TEA"}
+    )
+    assert members(buyers) == {customer.pk}
+
+    household = Account.objects.create(kind="household", attributes={"subscription_status": "paused"})
+    AccountMembership.objects.create(customer=customer, account=household, role="member")
+    assert members(subscribers) == set()
+    household.attributes = {"subscription_status": "active"}
+    household.save()
+    assert members(subscribers) == {customer.pk}
+    Account.objects.filter(pk=household.pk).update(attributes={"subscription_status": "cancelled"})
+    assert members(subscribers) == set()
+
+
+def test_bulk_writes_announce_their_customers_once_per_transaction():
+    group = make_group("Customers", CUSTOMERS)
+    created = Customer.objects.bulk_create([Customer(email=f"{i}@example.com", role="customer") for i in range(50)])
+    assert members(group) == {c.pk for c in created}
+    Customer.objects.filter(pk__in=[c.pk for c in created[:10]]).update(role="staff")
+    assert members(group) == {c.pk for c in created[10:]}
+    assert replay(group) == members(group)
+
+
+def test_inactive_group_holds_nobody_and_activation_refreshes_at_once():
+    group = make_group("Customers", CUSTOMERS)
+    alice = Customer.objects.create(email="alice@example.com", role="customer")
+    assert members(group) == {alice.pk}
+
+    services.set_active(group, False)
+    assert members(group) == set()
+    assert MembershipChange.objects.filter(group=group, change="removed", reason="deactivation").exists()
+    Customer.objects.create(email="bob@example.com", role="customer")
+    assert members(group) == set()  # inactive groups are skipped on the event path
+
+    run = services.set_active(group, True)
+    assert run.reason == "activation" and run.added == 2
+    assert len(members(group)) == 2
+    assert replay(group) == members(group)
+
+
+def test_dependants_follow_the_groups_they_read():
+    customers = make_group("Customers", CUSTOMERS)
+    no_email_customers = make_group("Customers without email", {"all": [{"in_group": customers.pk}, NO_EMAIL]})
+    not_customers = make_group("Not customers", {"not": {"in_group": customers.pk}})
+    alice = Customer.objects.create(role="customer")
+    assert members(no_email_customers) == {alice.pk} and members(not_customers) == set()
+
+    alice.role = "staff"
+    alice.save()
+    assert members(customers) == set() and members(no_email_customers) == set()
+    assert members(not_customers) == {alice.pk}
+
+    # A refresh of the group read by others carries its changes to them ("dependency").
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET role = 'customer' WHERE id = %s", [alice.pk])
+    services.refresh(customers)
+    assert members(no_email_customers) == {alice.pk} and members(not_customers) == set()
+    assert MembershipChange.objects.filter(group=not_customers, reason="dependency", change="removed").exists()
+
+
+def test_manual_groups_change_only_by_hand_with_history():
+    group = CustomerGroup.objects.create(name="Hand picked", slug="hand-picked", kind="manual")
+    reader = make_group("Reads hand picked", {"in_group": group.pk})
+    a, b = Customer.objects.create(email="a@example.com"), Customer.objects.create(email="b@example.com")
+
+    assert services.add_members(group, [a.pk, b.pk, a.pk]) == 2
+    assert services.add_members(group, [a.pk]) == 0
+    assert services.remove_members(group, [b.pk]) == 1
+    assert members(group) == {a.pk} and members(reader) == {a.pk}
+    assert list(MembershipChange.objects.filter(group=group).order_by("id").values_list("change", "reason")) == [
+        ("added", "manual"),
+        ("added", "manual"),
+        ("removed", "manual"),
+    ]
+    group.refresh_from_db()
+    assert group.member_count == 1
+    assert services.refresh(group).status == "skipped"
+    with pytest.raises(ValueError, match="dynamic group"):
+        services.add_members(reader, [b.pk])
+
+
+def test_members_at_a_past_moment_come_from_history():
+    group = make_group("Customers", CUSTOMERS)
+    alice = Customer.objects.create(email="alice@example.com", role="customer")
+    after_alice_joined = timezone.now()
+    bob = Customer.objects.create(email="bob@example.com", role="customer")
+    alice.role = "staff"
+    alice.save()
+
+    assert services.members_at(group, after_alice_joined) == [alice.pk]
+    assert services.members_at(group, timezone.now()) == [bob.pk]
+    assert services.members_at(group, after_alice_joined - timedelta(days=1)) == []
+
+
+def test_event_path_statement_count_does_not_grow_with_groups():
+    customer = Customer.objects.create(email="a@example.com", role="customer")
+    counts = []
+    for total in (5, 40):
+        while CustomerGroup.objects.count() < total:
+            n = CustomerGroup.objects.count()
+            make_group(f"G{n}", {"any": [CUSTOMERS, {"event": "purchase", "window": {"last": {"days": 30}}}]})
+        with CaptureQueriesContext(connection) as queries:
+            customer.save()
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

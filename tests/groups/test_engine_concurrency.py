@@ -1,0 +1,101 @@
+"""Concurrency on a real database: refresh vs refresh, refresh vs customer writes."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from customers.models import Customer
+from groups import services
+from groups.models import CustomerGroup, Membership
+
+from .history import members, replay
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CUSTOMERS = {"field": "role", "op": "eq", "value": "customer"}
+
+
+def run_in_threads(*targets):
+    errors = []
+
+    def wrap(fn):
+        def body():
+            try:
+                fn()
+            except Exception as exc:  # reported below: a thread's failure must fail the test
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        return body
+
+    threads = [threading.Thread(target=wrap(fn)) for fn in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+
+
+def expected_customers() -> set[int]:
+    return set(Customer.objects.filter(role="customer").values_list("id", flat=True))
+
+
+@pytest.fixture
+def population():
+    rng = random.Random(1)
+    Customer.objects.bulk_create(
+        Customer(email=f"{i}@example.com", role=rng.choice(["customer", "staff"])) for i in range(400)
+    )
+    return list(Customer.objects.values_list("id", flat=True))
+
+
+def test_two_refreshes_of_one_group_never_interleave(population):
+    group = CustomerGroup.objects.create(name="Customers", slug="customers", rules=CUSTOMERS)
+    rng = random.Random(2)
+
+    def shuffle_roles_and_refresh():
+        for _ in range(5):
+            ids = rng.sample(population, 60)
+            with connection.cursor() as cursor:  # behind the engine's back: only refreshes notice
+                cursor.execute(
+                    "UPDATE customers_customer SET role = CASE role WHEN 'customer' THEN 'staff' ELSE 'customer' END"
+                    " WHERE id = ANY(%s)",
+                    [ids],
+                )
+            services.refresh(group)
+
+    run_in_threads(shuffle_roles_and_refresh, shuffle_roles_and_refresh, shuffle_roles_and_refresh)
+    services.refresh(group)
+
+    assert members(group) == expected_customers()
+    assert replay(group) == members(group)
+    group.refresh_from_db()
+    assert group.member_count == Membership.objects.filter(group=group).count()
+
+
+def test_refresh_racing_customer_writes_ends_in_the_right_membership(population):
+    group = CustomerGroup.objects.create(name="Customers", slug="customers", rules=CUSTOMERS)
+    rng = random.Random(3)
+
+    def refresh_repeatedly():
+        for _ in range(8):
+            services.refresh(group)
+
+    def write_customers():
+        for customer_id in rng.sample(population, 120):
+            customer = Customer.objects.get(pk=customer_id)
+            customer.role = "staff" if customer.role == "customer" else "customer"
+            customer.save()
+
+    run_in_threads(refresh_repeatedly, write_customers, write_customers)
+
+    # No refresh afterwards: the event path alone must have left it right.
+    assert members(group) == expected_customers()
+    assert replay(group) == members(group)
+    group.refresh_from_db()
+    assert group.member_count == len(members(group))
