@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .compiler import compile_rules, render_sql
+from .describe import describe_rules
+from .explain import explain_rules
 from .fields import Catalogue, coerce_attribute_value
 from .validation import RulesInvalid, ensure_valid_rules, rule_dependencies, validate_rules
 
@@ -10,7 +12,9 @@ __all__ = [
     "RulesInvalid",
     "coerce_attribute_value",
     "compile_rules",
+    "describe_rules",
     "ensure_valid_rules",
+    "explain_rules",
     "render_sql",
     "rule_dependencies",
     "validate_rules",
