@@ -336,14 +336,14 @@ def next_runs(group: CustomerGroup, count: int = 5, after: datetime | None = Non
     if not is_scheduled(group):
         return []
     after = after or timezone.now()
-    return _search(pattern_of(group.schedule), _zone(group), after, count, forward=True)
+    return _search(pattern_of(group.schedule), zone_of(group), after, count, forward=True)
 
 
 def last_scheduled_run(group: CustomerGroup, before: datetime | None = None) -> datetime | None:
     """The latest scheduled time at or before `before` (default now), in the group's zone."""
     if not is_scheduled(group):
         return None
-    found = _search(pattern_of(group.schedule), _zone(group), before or timezone.now(), 1, forward=False)
+    found = _search(pattern_of(group.schedule), zone_of(group), before or timezone.now(), 1, forward=False)
     return found[0] if found else None
 
 
@@ -351,7 +351,7 @@ def previous_runs(group: CustomerGroup, count: int, before: datetime | None = No
     """The latest `count` scheduled times at or before `before`, latest first (used for staleness)."""
     if not is_scheduled(group):
         return []
-    return _search(pattern_of(group.schedule), _zone(group), before or timezone.now(), count, forward=False)
+    return _search(pattern_of(group.schedule), zone_of(group), before or timezone.now(), count, forward=False)
 
 
 def slot_for(group: CustomerGroup, moment: datetime) -> tuple[datetime, timedelta] | None:
@@ -360,7 +360,7 @@ def slot_for(group: CustomerGroup, moment: datetime) -> tuple[datetime, timedelt
     The window is half the gap to the neighbouring scheduled times (at most MAX_GRACE), so
     windows never overlap and each firing belongs to at most one scheduled time.
     """
-    pattern, zone = pattern_of(group.schedule), _zone(group)
+    pattern, zone = pattern_of(group.schedule), zone_of(group)
     before = _search(pattern, zone, moment, 2, forward=False)
     after = _search(pattern, zone, moment, 2, forward=True)
     times = sorted(before + after)
@@ -372,7 +372,9 @@ def slot_for(group: CustomerGroup, moment: datetime) -> tuple[datetime, timedelt
     return nearest, grace
 
 
-def _zone(group: CustomerGroup) -> zoneinfo.ZoneInfo:
+def zone_of(group: CustomerGroup) -> zoneinfo.ZoneInfo:
+    """The group's time zone. Times returned in it compare equal to UTC ones except for a repeated
+    local time (PEP 495); compare `.astimezone(UTC)` values when that matters."""
     return zoneinfo.ZoneInfo(group_time_zone(group))
 
 

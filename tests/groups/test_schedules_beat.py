@@ -1,0 +1,233 @@
+"""Schedules driven by the real beat: django-celery-beat's DatabaseScheduler reading the stored tasks.
+
+These tests run celery beat's own scheduling loop (`tick()`, the due-check of each stored task,
+the reload when tasks change) under frozen time, and hand every task beat sends to
+`run_scheduled`, as a worker would. They need real transactions: the scheduler commits and
+reconnects like the real beat process does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import override_settings
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
+
+from config.celery import app
+from groups import schedules, services
+from groups.models import CustomerGroup, RefreshRun
+from tests.groups.test_schedules import make_group, utc
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RecordingBeat(DatabaseScheduler):
+    """The real database scheduler, except that sending a task records it instead of publishing it."""
+
+    producer = None  # never connect to a broker
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.sent: list[tuple[str, dict, datetime]] = []
+        super().__init__(*args, **kwargs)
+        self._finalize.cancel()  # beat saves its state at process exit; the test database is gone by then
+
+    def apply_async(self, entry, producer=None, advance=True, **kwargs):
+        self.sent.append((entry.task, dict(entry.kwargs), timezone.now()))
+
+
+def run_beat(traveller, beat: RecordingBeat, until: datetime) -> list[datetime]:
+    """Tick beat until `until`, sleeping as long as beat asks; each refresh it sends runs at once."""
+    fired = []
+    while timezone.now() < until:
+        already = len(beat.sent)
+        delay = beat.tick()
+        for task, kwargs, at in beat.sent[already:]:
+            if task == schedules.SCHEDULED_TASK:
+                fired.append(at)
+                schedules.run_scheduled(**kwargs)
+        left = (until - timezone.now()).total_seconds()
+        traveller.shift(timedelta(seconds=min(delay if delay > 0 else 0.01, left)))
+    return fired
+
+
+@pytest.fixture
+def refreshes(monkeypatch):
+    """Replace the membership engine by a refresh that only records that it ran."""
+
+    def refresh(group, *, reason, initiated_by=None, run=None, now=None):
+        at = timezone.now()
+        RefreshRun.objects.filter(pk=run.pk).update(status="succeeded", started_at=at, finished_at=at)
+        CustomerGroup.objects.filter(pk=group.pk).update(last_refreshed_at=at, last_run_status="succeeded")
+        return run
+
+    monkeypatch.setattr(services, "refresh", refresh)
+
+
+def scheduled_runs(group: CustomerGroup) -> list[datetime]:
+    runs = RefreshRun.objects.filter(group=group, reason="schedule", status="succeeded").order_by("started_at")
+    return [run.started_at for run in runs]
+
+
+BEAT_DST_CASES = [
+    pytest.param("Europe/Paris", {"frequency": "daily", "time": "02:30"}, utc(2026, 3, 27, 12), 3, id="paris-spring"),
+    pytest.param("Europe/Paris", {"frequency": "daily", "time": "02:30"}, utc(2026, 10, 23, 12), 3, id="paris-fall"),
+    pytest.param(
+        "Europe/Paris", {"frequency": "hourly", "minute": 30}, utc(2026, 3, 28, 20), 0.5, id="paris-spring-hourly"
+    ),
+    pytest.param(
+        "Europe/Paris", {"frequency": "hourly", "minute": 30}, utc(2026, 10, 24, 20), 0.5, id="paris-fall-hourly"
+    ),
+    pytest.param(
+        "Pacific/Auckland", {"frequency": "daily", "time": "02:30"}, utc(2026, 4, 3, 0), 3, id="auckland-fall"
+    ),
+    pytest.param(
+        "Pacific/Auckland", {"frequency": "daily", "time": "02:30"}, utc(2026, 9, 25, 0), 3, id="auckland-spring"
+    ),
+    pytest.param(
+        "Australia/Sydney",
+        {"frequency": "weekly", "weekdays": ["sun"], "time": "02:30"},
+        utc(2026, 10, 2),
+        3,
+        id="sydney-spring-weekly",
+    ),
+    pytest.param(
+        "America/New_York",
+        {"frequency": "cron", "cron": "*/30 1-2 * * *"},
+        utc(2026, 10, 31, 12),
+        1.5,
+        id="new-york-fall-cron",
+    ),
+]
+
+
+@pytest.mark.parametrize(("zone", "schedule", "start", "days"), BEAT_DST_CASES)
+def test_beat_runs_each_scheduled_local_time_exactly_once_across_dst(refreshes, zone, schedule, start, days):
+    end = start + timedelta(days=days)
+    with time_machine.travel(start, tick=False) as traveller:
+        group = make_group(schedule, zone)
+        schedules.sync_schedule(group)
+        expected = [t for t in schedules.next_runs(group, count=100, after=start) if t <= end]
+        fired = run_beat(traveller, RecordingBeat(app=app, max_interval=3600), end)
+    assert expected, "the window must contain scheduled times"
+    # Compared in UTC: Python never finds a repeated local time (02:30 on a fall-back night)
+    # equal to a datetime in another zone, even at the same instant.
+    assert in_utc(fired) == in_utc(expected)  # beat itself agrees with our arithmetic on these days
+    assert in_utc(scheduled_runs(group)) == in_utc(expected)
+    local_times = {t.astimezone(schedules.zone_of(group)).replace(tzinfo=None) for t in expected}
+    assert len(local_times) == len(expected)  # and no local time ran twice
+
+
+def in_utc(moments: list[datetime]) -> list[datetime]:
+    return [moment.astimezone(UTC) for moment in moments]
+
+
+def test_beats_due_check_on_the_stored_task_fires_at_the_shifted_instant():
+    # Paris, daily at 02:30: on 29 March 2026 that time does not exist and runs at 03:30 summer time.
+    with time_machine.travel(utc(2026, 3, 28, 12), tick=False) as traveller:
+        group = make_group({"frequency": "daily", "time": "02:30"})
+        schedules.sync_schedule(group)
+        entry = ModelEntry(PeriodicTask.objects.get(name=schedules.task_name(group.pk)), app=app)
+        traveller.move_to(utc(2026, 3, 29, 1, 29, 59))
+        due, wait = entry.is_due()
+        assert (due, round(wait)) == (False, 1)
+        traveller.move_to(utc(2026, 3, 29, 1, 30))
+        assert entry.is_due()[0] is True
+        entry = next(entry)  # what beat does after sending: remember the run
+        due, wait = entry.is_due()
+        assert due is False
+        assert timezone.now() + timedelta(seconds=wait) == utc(2026, 3, 30, 0, 30)  # 02:30 summer time
+
+
+def test_a_firing_twice_for_the_same_time_runs_once(refreshes):
+    # Beat sends twice (a known failure mode around DST, or a redelivered message): one run.
+    with time_machine.travel(utc(2026, 10, 24, 12), tick=False) as traveller:
+        group = make_group({"frequency": "daily", "time": "02:30"})
+        traveller.move_to(utc(2026, 10, 25, 0, 30))  # 02:30 summer time, the first 02:30
+        assert schedules.run_scheduled(group.pk) is not None
+        traveller.shift(timedelta(seconds=3))
+        assert schedules.run_scheduled(group.pk) is None
+        traveller.move_to(utc(2026, 10, 25, 1, 30))  # 02:30 winter time, the same local time again
+        assert schedules.run_scheduled(group.pk) is None
+        traveller.move_to(utc(2026, 10, 26, 1, 30, 2))  # the next day's 02:30
+        assert schedules.run_scheduled(group.pk) is not None
+    assert scheduled_runs(group) == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30, 2)]
+
+
+def test_a_firing_that_matches_no_scheduled_time_is_ignored(refreshes):
+    # Monthly on day 31: beat fires on the 28th to 31st, and only the month's real day runs.
+    with time_machine.travel(utc(2026, 3, 1), tick=False) as traveller:
+        group = make_group({"frequency": "monthly", "day": 31, "time": "09:00"}, "UTC")
+        for day in (28, 29, 30):
+            traveller.move_to(utc(2026, 3, day, 9))
+            assert schedules.run_scheduled(group.pk) is None
+        traveller.move_to(utc(2026, 3, 31, 9))
+        assert schedules.run_scheduled(group.pk) is not None
+    assert scheduled_runs(group) == [utc(2026, 3, 31, 9)]
+
+
+def test_monthly_last_day_through_beat(refreshes):
+    with time_machine.travel(utc(2026, 2, 27), tick=False) as traveller:
+        group = make_group({"frequency": "monthly", "day": 30, "time": "09:00"}, "Europe/Paris")
+        schedules.sync_schedule(group)
+        beat = RecordingBeat(app=app, max_interval=3600)
+        fired = run_beat(traveller, beat, utc(2026, 3, 1))
+        traveller.move_to(utc(2026, 3, 27))  # nothing is scheduled in between
+        fired += run_beat(traveller, beat, utc(2026, 4, 1))
+    assert len(fired) == 4  # 28 February, then 28, 29 and 30 March: beat's crontab is wider
+    assert scheduled_runs(group) == [utc(2026, 2, 28, 8), utc(2026, 3, 30, 7)]
+
+
+def test_a_running_beat_picks_up_a_changed_schedule_without_restart(refreshes):
+    with time_machine.travel(utc(2026, 5, 1, 3), tick=False) as traveller:  # 05:00 in Paris
+        group = make_group({"frequency": "daily", "time": "06:00"})
+        schedules.sync_schedule(group)
+        beat = RecordingBeat(app=app, max_interval=60)  # wakes every minute, like a real beat (5 s)
+        assert run_beat(traveller, beat, utc(2026, 5, 1, 3, 10)) == []
+
+        group.schedule = {"frequency": "daily", "time": "05:30"}
+        schedules.sync_schedule(group)
+        other = make_group({"frequency": "hourly", "minute": 45}, "UTC")
+        schedules.sync_schedule(other)
+        fired = run_beat(traveller, beat, utc(2026, 5, 1, 4, 30))
+        assert fired == [utc(2026, 5, 1, 3, 30), utc(2026, 5, 1, 3, 45)]  # 05:30 Paris, then :45
+
+        group.is_active = False
+        schedules.sync_schedule(group)
+        other.refresh_mode = "events"
+        schedules.sync_schedule(other)
+        assert run_beat(traveller, beat, utc(2026, 5, 2, 6)) == []
+    assert scheduled_runs(group) == [utc(2026, 5, 1, 3, 30)]
+
+
+@pytest.fixture
+def site_in_los_angeles():
+    """The site (Django and Celery) runs in Los Angeles time."""
+    old = app.conf.timezone
+    app.conf.timezone = "America/Los_Angeles"
+    app.__dict__.pop("timezone", None)  # Celery caches the zone object
+    with override_settings(TIME_ZONE="America/Los_Angeles", CELERY_TIMEZONE="America/Los_Angeles"):
+        yield
+    app.conf.timezone = old
+    app.__dict__.pop("timezone", None)
+
+
+def test_site_time_zone_differing_from_the_groups_keeps_the_groups_times(refreshes, site_in_los_angeles):
+    # Auckland leaves summer time on 5 April; Los Angeles is already in summer time.
+    start = utc(2026, 4, 3)
+    with time_machine.travel(start, tick=False) as traveller:
+        auckland = make_group({"frequency": "daily", "time": "06:00"}, "Pacific/Auckland")
+        site_zone = make_group({"frequency": "daily", "time": "06:00"}, "")
+        for group in (auckland, site_zone):
+            schedules.sync_schedule(group)
+        run_beat(traveller, RecordingBeat(app=app, max_interval=3600), start + timedelta(days=4))
+    assert [t.astimezone(UTC) for t in scheduled_runs(auckland)] == [
+        utc(2026, 4, 3, 17),  # 06:00 summer time (+13:00) on the 4th
+        utc(2026, 4, 4, 18),  # 06:00 standard time (+12:00) on the 5th: the clocks went back at 03:00
+        utc(2026, 4, 5, 18),
+        utc(2026, 4, 6, 18),
+    ]
+    assert scheduled_runs(site_zone) == [utc(2026, 4, day, 13) for day in (3, 4, 5, 6)]  # 06:00 in Los Angeles
