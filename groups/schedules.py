@@ -37,7 +37,7 @@ from celery.schedules import crontab, crontab_parser
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
@@ -69,6 +69,8 @@ TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 # extra days, or a catch-up after beat was down for long). Also capped at half the gap between
 # neighbouring scheduled times, so that each firing belongs to one scheduled time only.
 MAX_GRACE = timedelta(hours=12)
+# A firing this much before a scheduled time still counts as its run (beat and worker clocks differ).
+MAX_EARLY = timedelta(minutes=5)
 # Far enough to find the next 29 February of a cron schedule; the search stops early otherwise.
 SEARCH_DAYS = 366 * 8 + 2
 
@@ -354,22 +356,34 @@ def previous_runs(group: CustomerGroup, count: int, before: datetime | None = No
     return _search(pattern_of(group.schedule), zone_of(group), before or timezone.now(), count, forward=False)
 
 
-def slot_for(group: CustomerGroup, moment: datetime) -> tuple[datetime, timedelta] | None:
-    """The scheduled time a firing at `moment` belongs to, with the window around it; None if none.
+@dataclass(frozen=True)
+class Slot:
+    """A scheduled time and the window of firings that count as its run."""
 
-    The window is half the gap to the neighbouring scheduled times (at most MAX_GRACE), so
-    windows never overlap and each firing belongs to at most one scheduled time.
+    at: datetime
+    opens: datetime
+    closes: datetime
+
+
+def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
+    """The scheduled time a firing at `moment` belongs to, or None when it belongs to none.
+
+    A firing belongs to a scheduled time from a little before it (clock skew) to half the gap
+    to the next one (a late or catch-up firing), at most MAX_GRACE. These windows never overlap,
+    so each firing belongs to at most one scheduled time.
     """
     pattern, zone = pattern_of(group.schedule), zone_of(group)
     before = _search(pattern, zone, moment, 2, forward=False)
     after = _search(pattern, zone, moment, 2, forward=True)
     times = sorted(before + after)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    grace = min([MAX_GRACE, *(gap / 2 for gap in gaps)])
-    nearest = min(times, key=lambda t: abs(t - moment), default=None)
-    if nearest is None or abs(nearest - moment) > grace:
-        return None
-    return nearest, grace
+    late = min([MAX_GRACE, *(gap / 2 for gap in gaps)])
+    early = min([MAX_EARLY, *(gap / 4 for gap in gaps)])
+    if after and after[0] - moment <= early:
+        return Slot(after[0], after[0] - early, after[0] + late)
+    if before and moment - before[0] <= late:
+        return Slot(before[0], before[0] - early, before[0] + late)
+    return None
 
 
 def zone_of(group: CustomerGroup) -> zoneinfo.ZoneInfo:
@@ -436,21 +450,29 @@ def sync_schedule(group: CustomerGroup) -> PeriodicTask | None:
         pattern = pattern_of(group.schedule)
         cron, _ = CrontabSchedule.objects.get_or_create(**pattern.crontab, timezone=group_time_zone(group))
         enabled = group.is_active and group.last_run_status != CustomerGroup.RunStatus.FAILING
+        wanted = {
+            "task": SCHEDULED_TASK,
+            "crontab_id": cron.pk,
+            "interval_id": None,
+            "solar_id": None,
+            "clocked_id": None,
+            "kwargs": json.dumps({"group_id": group.pk}),
+            "enabled": enabled,
+            "one_off": False,
+            "description": f"Scheduled refresh of group {group.pk}: {describe(group)}",
+        }
         task = PeriodicTask.objects.select_for_update().filter(name=task_name(group.pk)).first()
         if task is None:
             task = PeriodicTask(name=task_name(group.pk), last_run_at=timezone.now())
+        elif all(getattr(task, field) == value for field, value in wanted.items()):
+            return task  # unchanged: no write, and no reload of every task in a running beat
         old_crontab_id = task.crontab_id
         if (task.crontab_id, task.enabled) != (cron.pk, enabled):
             # Count from now, so a changed or re-enabled schedule does not fire at once for a time
             # that passed before the change (beat would treat it as a missed run).
             task.last_run_at = timezone.now()
-        task.task = SCHEDULED_TASK
-        task.crontab = cron
-        task.interval = task.solar = task.clocked = None
-        task.kwargs = json.dumps({"group_id": group.pk})
-        task.enabled = enabled
-        task.one_off = False
-        task.description = f"Scheduled refresh of group {group.pk}: {describe(group)}"
+        for field, value in wanted.items():
+            setattr(task, field, value)
         task.save()
         if old_crontab_id and old_crontab_id != cron.pk:
             _drop_unused_crontab(old_crontab_id)
@@ -481,9 +503,32 @@ def _drop_unused_crontab(crontab_id: int) -> None:
     CrontabSchedule.objects.filter(pk=crontab_id, periodictask__isnull=True).delete()
 
 
+# Saving or deleting a group through the ORM (admin, API, seed data) keeps its task in step.
+# Writes by queryset.update() send no signal: their callers call sync_schedule themselves.
+@receiver(post_save, sender=CustomerGroup, dispatch_uid="groups.schedules.sync_on_save")
+def _sync_on_save(sender, instance: CustomerGroup, raw: bool = False, **kwargs) -> None:
+    if not raw:  # fixtures load rows before their relations are complete
+        sync_schedule(instance)
+
+
 @receiver(post_delete, sender=CustomerGroup, dispatch_uid="groups.schedules.remove_on_delete")
 def _remove_on_delete(sender, instance: CustomerGroup, **kwargs) -> None:
     remove_schedule(instance.pk)
+
+
+def sync_all() -> int:
+    """Re-sync every group's task and drop tasks of groups that no longer exist; returns how many exist.
+
+    For deploys and for a change of the site's TIME_ZONE (groups without their own zone use it).
+    """
+    existing = set(CustomerGroup.objects.values_list("pk", flat=True))
+    for name in PeriodicTask.objects.filter(name__startswith="groups.refresh:").values_list("name", flat=True):
+        group_id = name.removeprefix("groups.refresh:")
+        if group_id.isdigit() and int(group_id) not in existing:
+            remove_schedule(int(group_id))
+    for group in CustomerGroup.objects.all().iterator():
+        sync_schedule(group)
+    return PeriodicTask.objects.filter(name__startswith="groups.refresh:").count()
 
 
 # --- a scheduled run -----------------------------------------------------------------------------
@@ -532,13 +577,14 @@ def run_scheduled(group_id: int, *, attempt: int = 0, now: datetime | None = Non
 
 def _claim(group: CustomerGroup, now: datetime) -> bool:
     """Atomically mark the scheduled time this firing belongs to as run; False if not ours to run."""
-    found = slot_for(group, now)
-    if found is None:
+    slot = slot_for(group, now)
+    if slot is None:
         return False
-    slot, grace = found
+    # Any run of this scheduled time happened inside its window; a run stamped before the window
+    # belongs to an earlier time (possibly of a schedule since changed), so this one is still due.
     claimed = (
         CustomerGroup.objects.filter(pk=group.pk)
-        .filter(Q(last_scheduled_run_at__isnull=True) | Q(last_scheduled_run_at__lt=slot - grace))
+        .filter(Q(last_scheduled_run_at__isnull=True) | Q(last_scheduled_run_at__lt=slot.opens))
         .update(last_scheduled_run_at=now)
     )
     if claimed:

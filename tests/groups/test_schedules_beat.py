@@ -182,25 +182,26 @@ def test_monthly_last_day_through_beat(refreshes):
 
 
 def test_a_running_beat_picks_up_a_changed_schedule_without_restart(refreshes):
+    # Saving a group is all it takes: its task follows (post_save -> sync_schedule), and the
+    # running scheduler notices the change marker and reloads its tasks before the next due-check.
     with time_machine.travel(utc(2026, 5, 1, 3), tick=False) as traveller:  # 05:00 in Paris
         group = make_group({"frequency": "daily", "time": "06:00"})
-        schedules.sync_schedule(group)
         beat = RecordingBeat(app=app, max_interval=60)  # wakes every minute, like a real beat (5 s)
         assert run_beat(traveller, beat, utc(2026, 5, 1, 3, 10)) == []
 
         group.schedule = {"frequency": "daily", "time": "05:30"}
-        schedules.sync_schedule(group)
-        other = make_group({"frequency": "hourly", "minute": 45}, "UTC")
-        schedules.sync_schedule(other)
+        group.save()
+        other = make_group({"frequency": "hourly", "minute": 45}, "UTC")  # a new group, same beat
         fired = run_beat(traveller, beat, utc(2026, 5, 1, 4, 30))
-        assert fired == [utc(2026, 5, 1, 3, 30), utc(2026, 5, 1, 3, 45)]  # 05:30 Paris, then :45
+        assert fired == [utc(2026, 5, 1, 3, 30), utc(2026, 5, 1, 3, 45)]  # 05:30 in Paris, then :45
 
         group.is_active = False
-        schedules.sync_schedule(group)
+        group.save()
         other.refresh_mode = "events"
-        schedules.sync_schedule(other)
+        other.save()
         assert run_beat(traveller, beat, utc(2026, 5, 2, 6)) == []
     assert scheduled_runs(group) == [utc(2026, 5, 1, 3, 30)]
+    assert scheduled_runs(other) == [utc(2026, 5, 1, 3, 45)]
 
 
 @pytest.fixture

@@ -1,0 +1,174 @@
+"""Keeping groups healthy over time: failures and backoff, stuck runs, staleness, timed (de)activation.
+
+State lives on the rows (`failure_count`, `last_run_status`, `last_error` on the group; `status` on
+the run) and is changed with single conditional UPDATEs, so two workers doing the same sweep at
+once cannot both act on the same row. Nothing here holds an "is running" flag.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import schedules
+from .models import CustomerGroup, RefreshRun
+
+logger = logging.getLogger(__name__)
+
+# After this many failed runs in a row the group is paused ("failing"): beat stops firing it and
+# only a successful refresh started by staff (which resets the count) resumes it.
+MAX_CONSECUTIVE_FAILURES = 5
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=1)
+# A run still "running" after this long lost its worker (the engine holds a transaction-scoped
+# lock, so a live run past this would be a bug worth seeing as a failure anyway).
+RUNNING_LIMIT = timedelta(minutes=30)
+# A "Refresh now" whose message never reached a worker stays queued; after this it is failed so
+# the processing history does not show it waiting forever.
+QUEUED_LIMIT = timedelta(hours=2)
+
+
+# --- failures and backoff ------------------------------------------------------------------------
+
+
+def retry_delay(failure_count: int) -> timedelta:
+    """Exponential backoff after the n-th failure in a row: 1, 2, 4, 8 ... minutes, at most an hour."""
+    exponent = max(failure_count - 1, 0)
+    return min(RETRY_BASE * (2**exponent), RETRY_CAP)
+
+
+def record_failure(group: CustomerGroup, error: str) -> timedelta | None:
+    """Record a failed refresh on the group; return when to retry, or None once it is paused as failing.
+
+    The count goes up in the database (F()), so failures recorded by concurrent runs all count.
+    """
+    CustomerGroup.objects.filter(pk=group.pk).update(
+        failure_count=F("failure_count") + 1,
+        last_error=error,
+        last_run_status=CustomerGroup.RunStatus.FAILED,
+    )
+    return after_failure(group)
+
+
+def after_failure(group: CustomerGroup) -> timedelta | None:
+    """Given a failure already counted on the row: pause the group if it failed too often, else the retry delay."""
+    paused = (
+        CustomerGroup.objects.filter(pk=group.pk, failure_count__gte=MAX_CONSECUTIVE_FAILURES)
+        .exclude(last_run_status=CustomerGroup.RunStatus.FAILING)
+        .update(last_run_status=CustomerGroup.RunStatus.FAILING)
+    )
+    group.refresh_from_db(fields=["failure_count", "last_run_status", "last_error"])
+    if paused:
+        logger.warning("Group %s paused after %s failed runs in a row", group.pk, group.failure_count)
+        schedules.sync_schedule(group)  # stop beat firing it until a refresh by hand succeeds
+    if group.last_run_status == CustomerGroup.RunStatus.FAILING:
+        return None
+    return retry_delay(group.failure_count)
+
+
+def record_success(group: CustomerGroup) -> None:
+    """Clear the failure state after a successful refresh; resumes the schedule of a paused group."""
+    was_failing = CustomerGroup.objects.filter(pk=group.pk, last_run_status=CustomerGroup.RunStatus.FAILING).exists()
+    CustomerGroup.objects.filter(pk=group.pk).update(
+        failure_count=0, last_error="", last_run_status=CustomerGroup.RunStatus.SUCCEEDED
+    )
+    group.refresh_from_db(fields=["failure_count", "last_run_status", "last_error"])
+    if was_failing:
+        schedules.sync_schedule(group)
+
+
+# --- stuck runs ----------------------------------------------------------------------------------
+
+
+def reset_stuck_runs(
+    now: datetime | None = None, limit: timedelta = RUNNING_LIMIT, queued_limit: timedelta = QUEUED_LIMIT
+) -> int:
+    """Fail runs left "running" past `limit` (or "queued" past `queued_limit`); returns how many.
+
+    Each reset counts as a failure of its group, so a group whose runs keep dying ends up paused.
+    """
+    now = now or timezone.now()
+    stuck = RefreshRun.objects.filter(
+        Q(status=RefreshRun.Status.RUNNING, started_at__lt=now - limit)
+        | Q(status=RefreshRun.Status.QUEUED, created_at__lt=now - queued_limit)
+    )
+    reset = 0
+    for run in stuck.select_related("group"):
+        was = run.status
+        error = (
+            f"Stopped: still running after {_minutes(limit)}; the worker probably stopped."
+            if was == RefreshRun.Status.RUNNING
+            else f"Stopped: still waiting for a worker after {_minutes(queued_limit)}."
+        )
+        # Conditional on the status we saw: a run that finished meanwhile keeps its real outcome.
+        changed = RefreshRun.objects.filter(pk=run.pk, status=was).update(
+            status=RefreshRun.Status.FAILED, finished_at=now, error=error
+        )
+        if changed:
+            reset += 1
+            record_failure(run.group, error)
+    return reset
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{int(span.total_seconds() // 60)} minutes"
+
+
+# --- staleness -----------------------------------------------------------------------------------
+
+
+def is_stale(group: CustomerGroup, now: datetime | None = None) -> bool:
+    """A scheduled, active group that has not refreshed in twice its period.
+
+    "Twice its period" is measured on the schedule itself: the group missed the two latest
+    scheduled times (it has not refreshed since the one before the latest). This holds for
+    irregular schedules (Monday and Thursday) and across daylight-saving changes alike.
+    """
+    if not group.is_active or not schedules.is_scheduled(group):
+        return False
+    now = now or timezone.now()
+    latest_two = schedules.previous_runs(group, 2, before=now)
+    if len(latest_two) < 2:
+        return False
+    since = group.last_refreshed_at or group.created_at
+    return since is None or since < latest_two[1]
+
+
+def stale_groups(now: datetime | None = None) -> list[CustomerGroup]:
+    """Every stale group, for a dashboard or an alert."""
+    now = now or timezone.now()
+    return [group for group in schedules.scheduled_groups() if is_stale(group, now)]
+
+
+# --- timed activation ----------------------------------------------------------------------------
+
+
+def apply_due_activations(now: datetime | None = None) -> int:
+    """Activate or deactivate every group whose activate_at / deactivate_at has come; returns how many changed.
+
+    The body of a periodic sweep (every minute). When both times have passed they are applied in
+    time order, so the later one wins. Each time is claimed by clearing it in one conditional
+    UPDATE before acting, so two sweeps at once do not both act.
+    """
+    from . import services  # the engine behind services is heavy; the sweep is rare
+
+    now = now or timezone.now()
+    due = CustomerGroup.objects.filter(Q(activate_at__lte=now) | Q(deactivate_at__lte=now)).order_by("pk")
+    changed = 0
+    for group in due:
+        moves = [(at, active) for at, active in ((group.activate_at, True), (group.deactivate_at, False)) if at]
+        for at, active in sorted(m for m in moves if m[0] <= now):
+            field = "activate_at" if active else "deactivate_at"
+            if not CustomerGroup.objects.filter(pk=group.pk, **{field: at}).update(**{field: None}):
+                continue  # another sweep took it, or staff changed it meanwhile
+            group.refresh_from_db()
+            if group.is_active == active:
+                continue
+            services.set_active(group, active)
+            group.refresh_from_db()
+            schedules.sync_schedule(group)
+            changed += 1
+    return changed
