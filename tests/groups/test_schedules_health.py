@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
 from groups import engine, health, schedules, services
 from groups.models import CustomerGroup, RefreshRun
@@ -245,3 +245,64 @@ def test_when_both_times_passed_the_later_one_wins(time_machine, refreshes):
     group.refresh_from_db()
     assert (group.is_active, group.activate_at, group.deactivate_at) == (False, None, None)
     assert refreshes == ["activation", "deactivation"]
+
+
+# --- which scheduled time a firing belongs to -----------------------------------------------------
+
+
+def test_the_first_time_of_a_changed_schedule_still_runs(time_machine, refreshes):
+    time_machine.move_to(SIX_PARIS, tick=False)
+    group = make_group()
+    assert schedules.run_scheduled(group.pk).status == "succeeded"  # 06:00
+    group.schedule = {"frequency": "daily", "time": "06:30"}
+    group.save()
+    time_machine.move_to(SIX_PARIS + timedelta(minutes=30), tick=False)
+    assert schedules.run_scheduled(group.pk).status == "succeeded"  # 06:30 the same morning
+
+
+def test_a_slightly_early_firing_counts_and_the_on_time_one_does_not_repeat_it(time_machine, refreshes):
+    time_machine.move_to(SIX_PARIS - timedelta(minutes=2), tick=False)
+    group = make_group()
+    assert schedules.run_scheduled(group.pk) is not None
+    time_machine.move_to(SIX_PARIS, tick=False)
+    assert schedules.run_scheduled(group.pk) is None
+    time_machine.move_to(SIX_PARIS - timedelta(minutes=10), tick=False)
+    other = make_group()
+    assert schedules.run_scheduled(other.pk) is None  # too early to be 06:00's run
+
+
+def test_a_late_firing_catches_up_once_within_half_the_gap(time_machine, refreshes):
+    time_machine.move_to(utc(2026, 5, 4, 9, 29), tick=False)
+    group = make_group({"frequency": "hourly", "minute": 0}, "UTC")
+    assert schedules.run_scheduled(group.pk) is not None  # 09:00, 29 minutes late
+    time_machine.move_to(utc(2026, 5, 4, 10, 31), tick=False)
+    assert schedules.run_scheduled(group.pk) is None  # past half the gap: 10:00 is left to the next check
+
+
+# --- keeping tasks in step ------------------------------------------------------------------------
+
+
+def test_an_unchanged_sync_writes_nothing(time_machine):
+    time_machine.move_to(utc(2026, 5, 4, 12), tick=False)
+    group = make_group()
+    before = PeriodicTasks.last_change()
+    time_machine.shift(timedelta(minutes=1))
+    schedules.sync_schedule(group)
+    group.save()
+    assert PeriodicTasks.last_change() == before
+
+
+def test_sync_all_rebuilds_tasks_and_drops_orphans():
+    group = make_group()
+    events_only = make_group(refresh_mode="events")
+    PeriodicTask.objects.filter(name=schedules.task_name(group.pk)).delete()
+    leftover = CrontabSchedule.objects.create(minute="0", hour="6", timezone="UTC")
+    # A task whose group is gone without the delete receiver running (e.g. a raw SQL delete).
+    PeriodicTask.objects.create(
+        name=schedules.task_name(group.pk + 1000), task=schedules.SCHEDULED_TASK, crontab=leftover
+    )
+    assert schedules.sync_all() == 1
+    names = set(PeriodicTask.objects.filter(name__startswith="groups.refresh:").values_list("name", flat=True))
+    assert names == {schedules.task_name(group.pk)}
+    assert not CrontabSchedule.objects.filter(pk=leftover.pk).exists()
+    assert events_only.pk not in {int(name.split(":")[1]) for name in names}
