@@ -65,11 +65,11 @@ CRON_FIELDS = (  # (name, celery parser max, min) in the order of a cron express
     ("day of week", 7, 0),
 )
 TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-# A firing further than this from every scheduled time is not one of ours (a monthly crontab's
-# extra days, or a catch-up after beat was down for long). Also capped at half the gap between
-# neighbouring scheduled times, so that each firing belongs to one scheduled time only.
-MAX_GRACE = timedelta(hours=12)
+# A firing up to this long after a scheduled time is its (late or catch-up) run; later ones, like a
+# monthly crontab's extra days, are not ours. Also capped at half the gap to the next scheduled time.
+MAX_LATE = timedelta(hours=12)
 # A firing this much before a scheduled time still counts as its run (beat and worker clocks differ).
+# Also capped at a quarter of the gap, so the windows of neighbouring times never overlap.
 MAX_EARLY = timedelta(minutes=5)
 # Far enough to find the next 29 February of a cron schedule; the search stops early otherwise.
 SEARCH_DAYS = 366 * 8 + 2
@@ -112,6 +112,17 @@ def validate_schedule(schedule: Any, time_zone: str = "") -> list[dict]:
         if message:
             errors.append(_error(f"/{key}", message))
     return errors
+
+
+def group_schedule_errors(refresh_mode: str, schedule: Any, time_zone: str) -> list[dict]:
+    """What a group form or the API rejects before saving a group's refresh settings.
+
+    The schedule is required in "events + schedule" mode; in "events only" mode it may be left
+    empty, and one kept for later must still be valid.
+    """
+    if refresh_mode != CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE and schedule in ({}, None):
+        return _zone_errors(time_zone)
+    return validate_schedule(schedule, time_zone)
 
 
 def check_schedule(schedule: Any, time_zone: str = "") -> None:
@@ -369,7 +380,7 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
     """The scheduled time a firing at `moment` belongs to, or None when it belongs to none.
 
     A firing belongs to a scheduled time from a little before it (clock skew) to half the gap
-    to the next one (a late or catch-up firing), at most MAX_GRACE. These windows never overlap,
+    to the next one (a late or catch-up firing), at most MAX_LATE. These windows never overlap,
     so each firing belongs to at most one scheduled time.
     """
     pattern, zone = pattern_of(group.schedule), zone_of(group)
@@ -377,7 +388,7 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
     after = _search(pattern, zone, moment, 2, forward=True)
     times = sorted(before + after)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    late = min([MAX_GRACE, *(gap / 2 for gap in gaps)])
+    late = min([MAX_LATE, *(gap / 2 for gap in gaps)])
     early = min([MAX_EARLY, *(gap / 4 for gap in gaps)])
     if after and after[0] - moment <= early:
         return Slot(after[0], after[0] - early, after[0] + late)
@@ -387,8 +398,11 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
 
 
 def zone_of(group: CustomerGroup) -> zoneinfo.ZoneInfo:
-    """The group's time zone. Times returned in it compare equal to UTC ones except for a repeated
-    local time (PEP 495); compare `.astimezone(UTC)` values when that matters."""
+    """The group's time zone.
+
+    Times in it compare equal to the same instant in UTC, except a repeated local time (PEP 495
+    makes those never equal across zones): compare `.astimezone(UTC)` values when that matters.
+    """
     return zoneinfo.ZoneInfo(group_time_zone(group))
 
 
@@ -565,7 +579,6 @@ def run_scheduled(group_id: int, *, attempt: int = 0, now: datetime | None = Non
         services.refresh(group, reason=Reason.SCHEDULE, run=run)
     except Exception:
         logger.exception("Scheduled refresh of group %s failed", group_id)
-        run.refresh_from_db()
         delay = health.after_failure(group)
         if delay is not None:
             current_app.send_task(

@@ -367,3 +367,18 @@ def test_every_sync_tells_a_running_beat_to_reload(time_machine):
     group.refresh_mode = "events"
     schedules.sync_schedule(group)
     assert PeriodicTasks.last_change() == utc(2026, 5, 1, 8, 0, 2)
+
+
+@pytest.mark.parametrize(
+    ("refresh_mode", "schedule", "time_zone", "paths"),
+    [
+        ("events", {}, "", []),
+        ("events", {}, "Nowhere/Land", ["/time_zone"]),
+        ("events", {"frequency": "daily"}, "", ["/time"]),
+        ("events_and_schedule", {}, "", ["/frequency"]),
+        ("events_and_schedule", DAILY, "Europe/Paris", []),
+    ],
+)
+def test_group_form_errors_require_a_schedule_only_when_it_is_used(refresh_mode, schedule, time_zone, paths):
+    errors = schedules.group_schedule_errors(refresh_mode, schedule, time_zone)
+    assert [error["path"] for error in errors] == paths
