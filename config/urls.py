@@ -1,12 +1,13 @@
-"""URL routes: the back office at /admin/ and a health check."""
+"""URL routes: the back office at /admin/, the REST API at /api/ and a health check."""
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("config.api")),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
 ]
 

@@ -1,0 +1,30 @@
+"""The REST API's routes, mounted at /api/, with its OpenAPI schema and docs."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from customers.api import AccountViewSet, AttributeDefinitionViewSet, CustomerExportView, CustomerViewSet, EventViewSet
+from groups.api import GroupExportView, GroupHistoryViewSet, GroupMembersViewSet, GroupRunsViewSet, GroupViewSet
+
+router = DefaultRouter()
+router.register("customers", CustomerViewSet)
+router.register("accounts", AccountViewSet)
+router.register("events", EventViewSet, basename="event")
+router.register("attributes", AttributeDefinitionViewSet)
+router.register("groups", GroupViewSet)
+router.register(r"groups/(?P<group_pk>[0-9]+)/members", GroupMembersViewSet, basename="group-members")
+router.register(r"groups/(?P<group_pk>[0-9]+)/history", GroupHistoryViewSet, basename="group-history")
+router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename="group-runs")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Downloads are named like files, without the trailing slash of the other routes.
+    path("customers/export.csv", CustomerExportView.as_view(), name="customer-export"),
+    path("groups/<int:pk>/export.csv", GroupExportView.as_view(), name="group-export"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,434 @@
+"""The customers API: customers (with identify), accounts, events and the attribute catalogue.
+
+Views validate and call `customers.services`; every write runs in one transaction so the groups
+evaluate the touched customers once, after commit, and membership is current when the call returns.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import Lower
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from . import services
+from .attributes import clean_attributes, declared_types
+from .models import Account, AttributeDefinition, Customer, Event
+from .services import CustomerRef
+
+MAX_BATCH_EVENTS = 1000
+MAX_ACCOUNT_MEMBERS = 1000
+
+
+# --- serializers -------------------------------------------------------------------------------------
+
+
+class AttributesField(serializers.JSONField):
+    """A JSON object of custom attributes; declared keys are checked against the catalogue."""
+
+    def __init__(self, entity: str = AttributeDefinition.Entity.CUSTOMER, **kwargs) -> None:
+        self.entity = entity
+        kwargs.setdefault("help_text", "Custom attributes (a JSON object); declared keys must fit their type.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        cleaned, errors = clean_attributes(data, declared_types(self.entity))
+        if errors:
+            raise ValidationError(errors.get("") or {key: [message] for key, message in errors.items()})
+        return cleaned
+
+
+class AccountLinkSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    role = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(max_length=320, allow_blank=True, required=False)
+    attributes = AttributesField(required=False)
+    accounts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id", "external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
+            "signup_source", "birthdate", "email_consent", "sms_consent", "attributes", "accounts", "created_at",
+            "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_external_id(self, value):
+        return value or None
+
+    @extend_schema_field(AccountLinkSerializer(many=True))
+    def get_accounts(self, customer: Customer) -> list[dict]:
+        return [
+            {"external_id": m.account.external_id, "role": m.role}
+            for m in customer.account_memberships.all()
+        ]
+
+
+
+class IdentifySerializer(CustomerSerializer):
+    """Upsert: only the keys sent are written; attributes are merged; accounts are linked."""
+
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
+    accounts = AccountLinkSerializer(many=True, required=False)
+
+    class Meta(CustomerSerializer.Meta):
+        pass
+
+    def validate(self, data):
+        if not data.get("external_id") and not data.get("email"):
+            raise ValidationError({"external_id": ["give an external_id or an email to identify the customer"]})
+        return data
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    attributes = AttributesField(entity=AttributeDefinition.Entity.ACCOUNT, required=False)
+
+    class Meta:
+        model = Account
+        fields = ["id", "external_id", "name", "kind", "attributes", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class AccountIdentifySerializer(AccountSerializer):
+    external_id = serializers.CharField(max_length=255)
+
+    class Meta(AccountSerializer.Meta):
+        pass
+
+
+class CustomerRefSerializer(serializers.Serializer):
+    """A customer named by our `customer_id` or by their `customer` external_id (exactly one)."""
+
+    customer = serializers.CharField(max_length=255, required=False, help_text="The customer's external_id.")
+    customer_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+    def validate(self, data):
+        if ("customer" in data) == ("customer_id" in data):
+            raise ValidationError({"customer": ["give either customer (an external_id) or customer_id"]})
+        return data
+
+    @staticmethod
+    def ref(data: dict) -> CustomerRef:
+        return CustomerRef(customer_id=data.get("customer_id"), external_id=data.get("customer"))
+
+
+class AccountMemberSerializer(CustomerRefSerializer):
+    role = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+
+
+class AccountMembersSerializer(serializers.Serializer):
+    members = AccountMemberSerializer(many=True, allow_empty=False, max_length=MAX_ACCOUNT_MEMBERS)
+
+
+class EventSerializer(CustomerRefSerializer):
+    name = serializers.CharField(max_length=255)
+    occurred_at = serializers.DateTimeField()
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True, coerce_to_string=False
+    )
+    properties = serializers.JSONField(required=False, default=dict)
+    account = serializers.CharField(
+        max_length=255, required=False, allow_null=True, allow_blank=True, help_text="The account's external_id."
+    )
+
+    def validate_properties(self, value):
+        if not isinstance(value, dict):
+            raise ValidationError("properties must be a JSON object")
+        return value
+
+
+class EventOutSerializer(serializers.ModelSerializer):
+    """A recorded event as the API returns it."""
+
+    customer_id = serializers.IntegerField(read_only=True)
+    account_id = serializers.IntegerField(read_only=True, allow_null=True)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True, coerce_to_string=False)
+
+    class Meta:
+        model = Event
+        fields = ["id", "customer_id", "account_id", "name", "occurred_at", "amount", "properties", "created_at"]
+        read_only_fields = fields
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, allow_empty=False, max_length=MAX_BATCH_EVENTS)
+
+
+class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AttributeDefinition
+        fields = ["id", "entity", "key", "label", "type", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+# --- filters -----------------------------------------------------------------------------------------
+
+
+class CustomerFilter(filters.FilterSet):
+    email = filters.CharFilter(method="filter_email", help_text="Exact email, ignoring case.")
+    role = filters.CharFilter(lookup_expr="iexact", help_text="Ignoring case, as rules compare text.")
+    status = filters.CharFilter(lookup_expr="iexact")
+    signup_source = filters.CharFilter(lookup_expr="iexact")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    group = filters.NumberFilter(method="filter_group", help_text="Only current members of this group.")
+    not_in_group = filters.NumberFilter(method="filter_not_in_group", help_text="Only customers not in this group.")
+
+    class Meta:
+        model = Customer
+        fields = ["external_id", "member_id", "email_consent", "sms_consent", "birthdate"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.alias(email_ci=Lower("email")).filter(email_ci=value.lower())
+
+    def filter_group(self, queryset, name, value):
+        return queryset.filter(Exists(_memberships(value)))
+
+    def filter_not_in_group(self, queryset, name, value):
+        return queryset.filter(~Exists(_memberships(value)))
+
+
+def _memberships(group_id):
+    # Membership lives in groups; read it by table through the ORM without groups' services.
+    from groups.models import Membership
+
+    return Membership.objects.filter(group_id=group_id, customer_id=OuterRef("pk"))
+
+
+# --- views -------------------------------------------------------------------------------------------
+
+
+def _index_errors(errors: list) -> dict:
+    """DRF lists one entry per item; callers want {"3": {...}} for the bad items only."""
+    return {str(index): item for index, item in enumerate(errors) if item}
+
+
+class CustomerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Customers. Writes are evaluated by every active group before the call returns."""
+
+    queryset = Customer.objects.order_by("pk").prefetch_related("account_memberships__account")
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    action_permissions = {
+        "identify": ["customers.add_customer", "customers.change_customer"],
+    }
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+
+    @extend_schema(
+        request=IdentifySerializer,
+        responses={200: CustomerSerializer, 201: CustomerSerializer},
+        summary="Create or update a customer by external_id, else by email",
+    )
+    @action(detail=False, methods=["post"], serializer_class=IdentifySerializer)
+    def identify(self, request):
+        serializer = IdentifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        attributes = values.pop("attributes", None)
+        accounts = values.pop("accounts", ())
+        customer, created = services.identify_customer(values, attributes=attributes, accounts=accounts)
+        customer = self.get_queryset().get(pk=customer.pk)
+        return Response(
+            CustomerSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class CustomerExportView(GenericAPIView):
+    """GET /api/customers/export.csv: the customers matching the list's filters, as CSV, streamed."""
+
+    queryset = Customer.objects.all()
+    filterset_class = CustomerFilter
+    pagination_class = None
+    required_permissions = ["customers.view_customer"]
+
+    @extend_schema(
+        summary="Download the filtered customers as CSV (streamed); takes the same filters as the list",
+        parameters=[
+            OpenApiParameter("columns", str, description="Comma-separated: built-in fields and attributes.<key>. "
+                             "Default: id,external_id,email,first_name,last_name."),
+            OpenApiParameter("bom", bool, description="Start with a UTF-8 byte order mark (for spreadsheets)."),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )  # fmt: skip
+    def get(self, request):
+        from groups.exports import export_request
+
+        return export_request(request, self.filter_queryset(self.get_queryset()), filename="customers.csv")
+
+
+class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Households and business accounts, identified by their external_id."""
+
+    queryset = Account.objects.order_by("pk")
+    serializer_class = AccountSerializer
+    filterset_fields = ["external_id", "kind"]
+    action_permissions = {
+        "identify": ["customers.add_account", "customers.change_account"],
+        "add_members": ["customers.change_account", "customers.add_accountmembership"],
+        "remove_members": ["customers.change_account", "customers.delete_accountmembership"],
+    }
+
+    @extend_schema(request=AccountIdentifySerializer, responses={200: AccountSerializer, 201: AccountSerializer})
+    @action(detail=False, methods=["post"], serializer_class=AccountIdentifySerializer)
+    def identify(self, request):
+        serializer = AccountIdentifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        external_id = values.pop("external_id")
+        attributes = values.pop("attributes", None)
+        account, created = services.identify_account(external_id, values, attributes=attributes)
+        return Response(
+            AccountSerializer(account).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+    def _members(self, request) -> list[tuple[int, str]]:
+        serializer = AccountMembersSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        items = serializer.validated_data["members"]
+        ids = services.resolve_customers([CustomerRefSerializer.ref(item) for item in items])
+        missing = {
+            str(index): {"customer": [f"no customer with {_ref_words(item)}"]}
+            for index, (item, customer_id) in enumerate(zip(items, ids, strict=True))
+            if customer_id is None
+        }
+        if missing:
+            raise ValidationError({"members": missing})
+        return [(customer_id, item.get("role", "")) for item, customer_id in zip(items, ids, strict=True)]
+
+    @extend_schema(
+        request=AccountMembersSerializer,
+        responses=inline_serializer("AccountMembersAdded", {"linked": serializers.IntegerField()}),
+        summary="Link customers to the account (a linked customer gets the new role)",
+    )
+    @action(detail=True, methods=["post"], url_path="members/add", serializer_class=AccountMembersSerializer)
+    def add_members(self, request, pk=None):
+        account = self.get_object()
+        members = self._members(request)
+        return Response({"linked": services.add_account_members(account, members)})
+
+    @extend_schema(
+        request=AccountMembersSerializer,
+        responses=inline_serializer("AccountMembersRemoved", {"unlinked": serializers.IntegerField()}),
+        summary="Unlink customers from the account",
+    )
+    @action(detail=True, methods=["post"], url_path="members/remove", serializer_class=AccountMembersSerializer)
+    def remove_members(self, request, pk=None):
+        account = self.get_object()
+        members = self._members(request)
+        return Response({"unlinked": services.remove_account_members(account, [c for c, _ in members])})
+
+
+def _ref_words(item: dict) -> str:
+    if "customer_id" in item:
+        return f"id {item['customer_id']}"
+    return f"external_id {item['customer']!r}"
+
+
+BATCH_CREATED = inline_serializer(
+    "EventBatchCreated",
+    {"created": serializers.IntegerField(), "ids": serializers.ListField(child=serializers.IntegerField())},
+)
+
+
+class EventViewSet(viewsets.GenericViewSet):
+    """Events: what customers did. Groups are current for the event's customers when the call returns."""
+
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    pagination_class = None
+    filter_backends: list = []
+    action_permissions = {"batch": ["customers.add_event"]}
+
+    @extend_schema(request=EventSerializer, responses={201: EventOutSerializer}, summary="Record one event")
+    def create(self, request):
+        serializer = EventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        events, errors = self._build([serializer.validated_data])
+        if errors:
+            raise ValidationError(errors["0"])
+        created = services.record_events(events)
+        return Response(EventOutSerializer(created[0]).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=EventBatchSerializer,
+        responses={201: BATCH_CREATED},
+        summary=f"Record up to {MAX_BATCH_EVENTS} events, all or nothing",
+        description="A batch with any bad item records nothing; errors are keyed by the item's index, "
+        'e.g. {"events": {"3": {"occurred_at": ["..."]}}}.',
+    )
+    @action(detail=False, methods=["post"], serializer_class=EventBatchSerializer)
+    def batch(self, request):
+        events_data = request.data.get("events") if isinstance(request.data, dict) else None
+        serializer = EventBatchSerializer(data=request.data)
+        if not serializer.is_valid():
+            errors = serializer.errors.get("events")
+            if isinstance(errors, list) and isinstance(events_data, list) and len(errors) == len(events_data):
+                raise ValidationError({"events": _index_errors(errors)})
+            raise ValidationError(serializer.errors)
+        events, errors = self._build(serializer.validated_data["events"])
+        if errors:
+            raise ValidationError({"events": errors})
+        created = services.record_events(events)
+        return Response({"created": len(created), "ids": [e.pk for e in created]}, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _build(items: list[dict]) -> tuple[list[Event], dict]:
+        """Resolve every item's customer and account in a few queries; errors keyed by item index."""
+        customer_ids = services.resolve_customers([CustomerRefSerializer.ref(item) for item in items])
+        accounts = services.resolve_accounts(item.get("account") for item in items)
+        events, errors = [], {}
+        for index, (item, customer_id) in enumerate(zip(items, customer_ids, strict=True)):
+            problems = {}
+            if customer_id is None:
+                key = "customer_id" if "customer_id" in item else "customer"
+                problems[key] = [f"no customer with {_ref_words(item)}"]
+            account = item.get("account") or None
+            if account and account not in accounts:
+                problems["account"] = [f"no account with external_id {account!r}"]
+            if problems:
+                errors[str(index)] = problems
+                continue
+            events.append(
+                Event(
+                    customer_id=customer_id,
+                    account_id=accounts.get(account) if account else None,
+                    name=item["name"],
+                    occurred_at=item["occurred_at"],
+                    amount=item.get("amount"),
+                    properties=item.get("properties") or {},
+                )
+            )
+        return events, errors
+
+
+class AttributeDefinitionViewSet(viewsets.ModelViewSet):
+    """The attribute catalogue: declared attributes are typed in rules and checked on write."""
+
+    queryset = AttributeDefinition.objects.all()
+    serializer_class = AttributeDefinitionSerializer
+    filterset_fields = ["entity", "key", "type"]

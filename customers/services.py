@@ -1,0 +1,163 @@
+"""Writes that other systems make through the API: identify (upsert) customers and accounts, link them,
+and record events in batches.
+
+Every function here writes set-based and relies on the models' announcements (model saves and the
+bulk querysets announce the customers they touch); callers wrap a call in `transaction.atomic()` so
+that a whole call is evaluated by the groups once, after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+
+from .models import Account, AccountMembership, Customer, Event
+
+# What identify may write on a customer; a key absent from the request leaves the stored value alone.
+CUSTOMER_FIELDS = (
+    "external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role", "signup_source",
+    "birthdate", "email_consent", "sms_consent",
+)  # fmt: skip
+ACCOUNT_FIELDS = ("name", "kind")
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """How a caller names a customer: our id, or their external_id."""
+
+    customer_id: int | None = None
+    external_id: str | None = None
+
+
+def find_customer(external_id: str | None, email: str | None, *, lock: bool = False) -> Customer | None:
+    """The customer an identify call means: by external_id, else by email ignoring case.
+
+    With an external_id that nobody has yet, an email match counts only for a customer that has no
+    external_id of its own (a web sign-up later seen by the till); among several customers with the
+    same email, the oldest is chosen.
+    """
+    customers = Customer.objects.select_for_update() if lock else Customer.objects.all()
+    if external_id:
+        found = customers.filter(external_id=external_id).first()
+        if found is not None or not email:
+            return found
+        customers = customers.filter(external_id__isnull=True)
+    if not email:
+        return None
+    return customers.alias(email_ci=Lower("email")).filter(email_ci=email.lower()).order_by("pk").first()
+
+
+def identify_customer(
+    values: dict, *, attributes: dict | None = None, accounts: Sequence[dict] = ()
+) -> tuple[Customer, bool]:
+    """Create or update the customer named by `values` (external_id else email); returns it and
+    whether it was created. Attributes are merged into the stored ones; accounts are linked (and
+    created by external_id when new), never unlinked."""
+    external_id = values.get("external_id") or None
+    email = values.get("email") or None
+    with transaction.atomic():
+        for attempt in range(2):
+            customer = find_customer(external_id, email, lock=True)
+            created = customer is None
+            if created:
+                customer = Customer()
+            for name in CUSTOMER_FIELDS:
+                if name in values:
+                    setattr(customer, name, values[name])
+            customer.external_id = customer.external_id or None
+            if attributes:
+                customer.attributes = {**(customer.attributes or {}), **attributes}
+            try:
+                # A concurrent identify may create the same external_id between our read and write:
+                # the savepoint lets us find and update that customer instead of failing.
+                with transaction.atomic():
+                    customer.save()
+                break
+            except IntegrityError:
+                if attempt:
+                    raise
+        if accounts:
+            link_accounts(customer, accounts)
+    return customer, created
+
+
+def link_accounts(customer: Customer, accounts: Sequence[dict]) -> None:
+    """Link a customer to accounts given as {"external_id", "role"}, creating unknown accounts."""
+    external_ids = [a["external_id"] for a in accounts]
+    Account.objects.bulk_create(
+        [Account(external_id=e) for e in external_ids], ignore_conflicts=True, unique_fields=["external_id"]
+    )
+    by_external_id = dict(Account.objects.filter(external_id__in=external_ids).values_list("external_id", "pk"))
+    AccountMembership.objects.bulk_create(
+        [AccountMembership(customer=customer, account_id=by_external_id[a["external_id"]], role=a.get("role") or "")
+         for a in accounts],
+        update_conflicts=True,
+        unique_fields=["customer", "account"],
+        update_fields=["role"],
+    )  # fmt: skip
+
+
+def identify_account(external_id: str, values: dict, *, attributes: dict | None = None) -> tuple[Account, bool]:
+    """Create or update an account by external_id; attributes are merged into the stored ones."""
+    with transaction.atomic():
+        account, created = Account.objects.select_for_update().get_or_create(external_id=external_id)
+        for name in ACCOUNT_FIELDS:
+            if name in values:
+                setattr(account, name, values[name])
+        if attributes:
+            account.attributes = {**(account.attributes or {}), **attributes}
+        account.save()  # announces the account's members: their account conditions may change
+    return account, created
+
+
+def resolve_customers(refs: Sequence[CustomerRef]) -> list[int | None]:
+    """Our id for each reference, None where no such customer exists; two queries for any number."""
+    external_ids = {r.external_id for r in refs if r.external_id is not None}
+    ids = {r.customer_id for r in refs if r.customer_id is not None}
+    by_external_id = (
+        dict(Customer.objects.filter(external_id__in=external_ids).values_list("external_id", "pk"))
+        if external_ids
+        else {}
+    )
+    existing = set(Customer.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    return [
+        (r.customer_id if r.customer_id in existing else None)
+        if r.customer_id is not None
+        else by_external_id.get(r.external_id)
+        for r in refs
+    ]
+
+
+def resolve_accounts(external_ids: Iterable[str]) -> dict[str, int]:
+    external_ids = {e for e in external_ids if e}
+    if not external_ids:
+        return {}
+    return dict(Account.objects.filter(external_id__in=external_ids).values_list("external_id", "pk"))
+
+
+def add_account_members(account: Account, members: Sequence[tuple[int, str]]) -> int:
+    """Link customers (id, role) to an account; a customer already linked gets the new role."""
+    with transaction.atomic():
+        written = AccountMembership.objects.bulk_create(
+            [AccountMembership(account=account, customer_id=customer_id, role=role) for customer_id, role in members],
+            update_conflicts=True,
+            unique_fields=["customer", "account"],
+            update_fields=["role"],
+        )
+    return len(written)
+
+
+def remove_account_members(account: Account, customer_ids: Iterable[int]) -> int:
+    """Unlink customers from an account; returns how many were linked."""
+    with transaction.atomic():
+        deleted, _ = AccountMembership.objects.filter(account=account, customer_id__in=list(customer_ids)).delete()
+    return deleted
+
+
+def record_events(events: Sequence[Event]) -> list[Event]:
+    """Insert events in one statement; the groups evaluate their customers once, after commit."""
+    with transaction.atomic():
+        return Event.objects.bulk_create(events)
