@@ -232,3 +232,28 @@ def test_site_time_zone_differing_from_the_groups_keeps_the_groups_times(refresh
         utc(2026, 4, 6, 18),
     ]
     assert scheduled_runs(site_zone) == [utc(2026, 4, day, 13) for day in (3, 4, 5, 6)]  # 06:00 in Los Angeles
+
+
+def test_two_workers_handed_the_same_firing_run_it_once(refreshes):
+    # Beat sent twice and two workers picked the copies up at the same moment: the claim on the
+    # group row is one conditional UPDATE, so exactly one of them runs.
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+
+    with time_machine.travel(utc(2026, 5, 4, 4), tick=False):  # 06:00 in Paris
+        group = make_group()
+        barrier = Barrier(4)
+
+        def worker(_):
+            try:
+                barrier.wait()
+                return schedules.run_scheduled(group.pk)
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(worker, range(4)))
+    assert sum(run is not None for run in results) == 1
+    assert len(scheduled_runs(group)) == 1

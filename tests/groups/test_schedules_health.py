@@ -306,3 +306,19 @@ def test_sync_all_rebuilds_tasks_and_drops_orphans():
     assert names == {schedules.task_name(group.pk)}
     assert not CrontabSchedule.objects.filter(pk=leftover.pk).exists()
     assert events_only.pk not in {int(name.split(":")[1]) for name in names}
+
+
+# --- with the real membership engine ------------------------------------------------------------
+
+
+def test_a_scheduled_run_refreshes_membership_through_the_engine(time_machine):
+    from customers.models import Customer
+
+    time_machine.move_to(SIX_PARIS, tick=False)
+    Customer.objects.create(email="ana@example.com", role="customer")
+    Customer.objects.create(email="bo@example.com", role="staff")
+    group = make_group(rules={"field": "role", "op": "eq", "value": "customer"})
+    run = schedules.run_scheduled(group.pk)
+    assert (run.status, run.reason, run.added, run.removed) == ("succeeded", "schedule", 1, 0)
+    group.refresh_from_db()
+    assert (group.member_count, group.last_refreshed_at, group.last_scheduled_run_at) == (1, SIX_PARIS, SIX_PARIS)
