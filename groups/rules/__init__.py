@@ -1,4 +1,5 @@
 """The rule language of dynamic groups: validate a rules document, compile it to SQL, describe and explain it."""
+
 from __future__ import annotations
 
 from .compiler import compile_rules, render_sql

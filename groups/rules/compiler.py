@@ -1,4 +1,5 @@
 """Compiles a valid rules document to one SQL condition over customers, with psycopg placeholders."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -60,8 +61,10 @@ def join(separator: str, parts: list[Sql], empty: Sql) -> Sql:
         return empty
     if len(parts) == 1:
         return parts[0]
-    return Sql("(" + f" {separator} ".join(part.text for part in parts) + ")",
-               tuple(param for part in parts for param in part.params))
+    return Sql(
+        "(" + f" {separator} ".join(part.text for part in parts) + ")",
+        tuple(param for part in parts for param in part.params),
+    )
 
 
 def compile_rules(
@@ -205,7 +208,7 @@ class RuleCompiler:
 
     def source(self, field: str, *, entity: str, row: str) -> Source:
         if field.startswith(ATTRIBUTES_PREFIX):
-            key = field[len(ATTRIBUTES_PREFIX):]
+            key = field[len(ATTRIBUTES_PREFIX) :]
             return Source(self.catalogue.attribute_type(entity, key) or JSON, json=f"{row}.attributes", key=key)
         type_ = self.catalogue.field_type(entity, field)
         if type_ is None:
@@ -259,15 +262,16 @@ class RuleCompiler:
                 return Sql(f"(strpos(lower({typed.text}), lower(%s)) > 0)", typed.params + (value,))
             if op == "starts_with":
                 return Sql(f"starts_with(lower({typed.text}), lower(%s))", typed.params + (value,))
-            return Sql(f"(right(lower({typed.text}), length(lower(%s))) = lower(%s))",
-                       typed.params + (value, value))
+            return Sql(f"(right(lower({typed.text}), length(lower(%s))) = lower(%s))", typed.params + (value, value))
         if op in ("gt", "gte", "lt", "lte"):
             typed = source.typed(NUMBER)
             return Sql(f"({typed.text} {_COMPARISONS[op]} %s::numeric)", typed.params + (_number(value),))
         if op == "between" and type_ in (NUMBER, JSON):
             typed = source.typed(NUMBER)
-            return Sql(f"({typed.text} BETWEEN %s::numeric AND %s::numeric)",
-                       typed.params + (_number(value[0]), _number(value[1])))
+            return Sql(
+                f"({typed.text} BETWEEN %s::numeric AND %s::numeric)",
+                typed.params + (_number(value[0]), _number(value[1])),
+            )
         if op in ("is_true", "is_false"):
             typed = source.typed(BOOLEAN)
             return Sql(typed.text if op == "is_true" else f"(NOT {typed.text})", typed.params)
@@ -282,8 +286,9 @@ class RuleCompiler:
         if len(values) == 1:
             return Sql(f"(lower({typed.text}) = lower(%s))", typed.params + (values[0],))
         # Lower-case the list in the database too, so both sides follow the same case rules.
-        return Sql(f"(lower({typed.text}) IN (SELECT lower(v) FROM unnest(%s::text[]) AS v))",
-                   typed.params + (list(values),))
+        return Sql(
+            f"(lower({typed.text}) IN (SELECT lower(v) FROM unnest(%s::text[]) AS v))", typed.params + (list(values),)
+        )
 
     @staticmethod
     def _number_in(typed: Sql, values: list) -> Sql:
@@ -361,7 +366,7 @@ class RuleCompiler:
         parts = [Sql(f"{event}.customer_id = {row}.id"), Sql(f"{event}.name = %s", (node["event"],))]
         window = node.get("window")
         if window:
-            (kind, value), = window.items()
+            ((kind, value),) = window.items()
             if kind == "last":
                 low, high, included = timeframes.shift(self.now, self.tz, value, -1), self.now, True
             elif kind == "calendar":
@@ -390,8 +395,10 @@ class RuleCompiler:
         if "sum" in node:
             spec = node["sum"]
             summed = self.summed(spec["property"], event)
-            aggregate = Sql(f"(SELECT COALESCE(sum({summed.text}), 0) FROM {EVENT_TABLE} {event} WHERE {where.text})",
-                            summed.params + where.params)
+            aggregate = Sql(
+                f"(SELECT COALESCE(sum({summed.text}), 0) FROM {EVENT_TABLE} {event} WHERE {where.text})",
+                summed.params + where.params,
+            )
             return self._compare(aggregate, spec["op"], spec["value"], "::numeric")
         spec = node.get("count") or {"op": "gte", "value": 1}
         op, bound = spec["op"], spec["value"]
@@ -406,8 +413,10 @@ class RuleCompiler:
     @staticmethod
     def _compare(aggregate: Sql, op: str, bound: Any, cast: str) -> Sql:
         if op == "between":
-            return Sql(f"({aggregate.text} BETWEEN %s{cast} AND %s{cast})",
-                       aggregate.params + (_number(bound[0]), _number(bound[1])))
+            return Sql(
+                f"({aggregate.text} BETWEEN %s{cast} AND %s{cast})",
+                aggregate.params + (_number(bound[0]), _number(bound[1])),
+            )
         return Sql(f"({aggregate.text} {_COMPARISONS[op]} %s{cast})", aggregate.params + (_number(bound),))
 
     def event_values(self, node: dict, *, row: str) -> dict[str, Sql]:
@@ -440,12 +449,16 @@ class RuleCompiler:
         return Sql(f"EXISTS ({accounts.text})", accounts.params)
 
     def account_values(self, node: dict, *, row: str) -> dict[str, Sql]:
-        listing = "COALESCE(jsonb_agg(jsonb_build_object('id', {account}.id, 'name', {account}.name) " \
-                  "ORDER BY {account}.id), '[]'::jsonb)"
+        listing = (
+            "COALESCE(jsonb_agg(jsonb_build_object('id', {account}.id, 'name', {account}.name) "
+            "ORDER BY {account}.id), '[]'::jsonb)"
+        )
         matched = self._accounts(node, row=row, select=listing)
         every = self._accounts(None, row=row, select=listing)
-        return {"accounts_matched": Sql(f"({matched.text})", matched.params),
-                "accounts": Sql(f"({every.text})", every.params)}
+        return {
+            "accounts_matched": Sql(f"({matched.text})", matched.params),
+            "accounts": Sql(f"({every.text})", every.params),
+        }
 
     def in_group_condition(self, node: dict, *, row: str) -> Sql:
         membership = self._alias("m")

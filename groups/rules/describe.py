@@ -1,4 +1,5 @@
 """Puts a rules document into words a shop manager reads, e.g. on the group's Settings tab."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,7 @@ _OPPOSITE = {"eq": "neq", "neq": "eq", "gt": "lte", "lte": "gt", "gte": "lt", "l
 _POSITIVE = {positive: negative for negative, positive in NEGATIONS.items()}
 
 
-def describe_rules(doc: dict, *, catalogue: Catalogue | None = None,
-                   group_names: dict[int, str] | None = None) -> str:
+def describe_rules(doc: dict, *, catalogue: Catalogue | None = None, group_names: dict[int, str] | None = None) -> str:
     """The whole document as one sentence starting with 'Customers'."""
     describer = Describer(catalogue or Catalogue(), group_names or {})
     if doc in ({"all": []}, {"not": {"any": []}}):
@@ -133,8 +133,10 @@ class Describer:
             op = _OPPOSITE.get(spec["op"], spec["op"]) if negated else spec["op"]
             outside = negated and spec["op"] == "between"
             prop = str(spec["property"]).replace("_", " ")
-            return (f"whose total {prop} of {_plural(name, 2)}{where}{window} is "
-                    f"{_aggregate(op, spec['value'], outside=outside, amount=True)}")
+            return (
+                f"whose total {prop} of {_plural(name, 2)}{where}{window} is "
+                f"{_aggregate(op, spec['value'], outside=outside, amount=True)}"
+            )
         spec = node.get("count") or {"op": "gte", "value": 1}
         op = _OPPOSITE.get(spec["op"], spec["op"]) if negated else spec["op"]
         outside = negated and spec["op"] == "between"
@@ -148,15 +150,17 @@ class Describer:
     def where(self, items: list[dict]) -> str:
         if not items:
             return ""
-        parts = [f"{str(item['property']).replace('_', ' ')} {self.predicate(item['op'], item.get('value'))}"
-                 for item in items]
+        parts = [
+            f"{str(item['property']).replace('_', ' ')} {self.predicate(item['op'], item.get('value'))}"
+            for item in items
+        ]
         return " where " + " and ".join(parts)
 
     @staticmethod
     def window(window: dict | None) -> str:
         if not window:
             return ""
-        (kind, value), = window.items()
+        ((kind, value),) = window.items()
         if kind == "last":
             return f" in the last {_duration(value)}"
         if kind == "calendar":
@@ -191,7 +195,7 @@ def _values(values: Any) -> str:
 def _duration(value: Any) -> str:
     if not isinstance(value, dict) or len(value) != 1:
         return str(value)
-    (unit, amount), = value.items()
+    ((unit, amount),) = value.items()
     return f"{amount} {unit[:-1] if amount == 1 else unit}"
 
 
@@ -200,8 +204,14 @@ def _aggregate(op: str, bound: Any, *, outside: bool = False, amount: bool = Fal
         if outside:
             return f"{'less' if amount else 'fewer'} than {_value(bound[0])} or more than {_value(bound[1])}"
         return f"between {_value(bound[0])} and {_value(bound[1])}"
-    words = {"eq": "exactly", "neq": "other than", "gt": "more than", "gte": "at least",
-             "lt": "less than" if amount else "fewer than", "lte": "at most"}[op]
+    words = {
+        "eq": "exactly",
+        "neq": "other than",
+        "gt": "more than",
+        "gte": "at least",
+        "lt": "less than" if amount else "fewer than",
+        "lte": "at most",
+    }[op]
     return f"{words} {_value(bound)}"
 
 
@@ -213,4 +223,3 @@ def _plural(noun: str, count: Any) -> str:
     if noun.endswith("y") and len(noun) > 1 and noun[-2] not in "aeiou":
         return noun[:-1] + "ies"
     return noun + "s"
-

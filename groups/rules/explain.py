@@ -1,4 +1,5 @@
 """Explains, for one customer, which parts of a rule hold and the values that decided each."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """The fields rules can read, their types, the operators each type allows, and the attribute catalogue."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -52,21 +53,56 @@ NEGATIONS = {"neq": "eq", "not_in": "in", "not_contains": "contains"}
 DATE_OPS = ("before", "after", "on", "between", "within_last", "more_than_ago", "within_next")
 
 OPERATORS: dict[str, tuple[str, ...]] = {
-    TEXT: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "contains", "not_contains",
-           "starts_with", "ends_with"),
+    TEXT: (
+        "is_empty",
+        "is_not_empty",
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+    ),
     NUMBER: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"),
     BOOLEAN: ("is_empty", "is_not_empty", "eq", "neq", "is_true", "is_false"),
     DATE: ("is_empty", "is_not_empty", *DATE_OPS, "anniversary_within_next"),
     DATETIME: ("is_empty", "is_not_empty", *DATE_OPS),
     # Undeclared keys: everything but the date operators; the operand's JSON type decides the comparison.
-    JSON: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "contains", "not_contains", "starts_with",
-           "ends_with", "gt", "gte", "lt", "lte", "between", "is_true", "is_false"),
+    JSON: (
+        "is_empty",
+        "is_not_empty",
+        "eq",
+        "neq",
+        "in",
+        "not_in",
+        "contains",
+        "not_contains",
+        "starts_with",
+        "ends_with",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "is_true",
+        "is_false",
+    ),
 }
 ALL_OPERATORS: tuple[str, ...] = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
 
 AGGREGATE_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "between")
-CALENDAR_WINDOWS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year",
-                    "last_year")
+CALENDAR_WINDOWS = (
+    "today",
+    "yesterday",
+    "this_week",
+    "last_week",
+    "this_month",
+    "last_month",
+    "this_year",
+    "last_year",
+)
 DURATION_UNITS = ("days", "hours", "weeks")
 
 MAX_DEPTH = 10
@@ -120,7 +156,7 @@ class Catalogue:
     def field_type(self, entity: str, field: str) -> str | None:
         """The type of a field name as written in rules; JSON for undeclared attributes, None when unknown."""
         if field.startswith(ATTRIBUTES_PREFIX):
-            key = field[len(ATTRIBUTES_PREFIX):]
+            key = field[len(ATTRIBUTES_PREFIX) :]
             if not key:
                 return None
             return self.attribute_type(entity, key) or JSON
@@ -136,7 +172,7 @@ class Catalogue:
     def label(self, entity: str, field: str) -> str:
         """How a field reads in a sentence: 'first name', or the attribute's label."""
         if field.startswith(ATTRIBUTES_PREFIX):
-            key = field[len(ATTRIBUTES_PREFIX):]
+            key = field[len(ATTRIBUTES_PREFIX) :]
             return self.labels.get((entity, key)) or key.replace("_", " ")
         return field.replace("_", " ")
 
@@ -233,8 +269,9 @@ def coerce_attribute_value(type: str, value: object) -> object:  # noqa: A002 - 
             if moment is not None and len(text) <= 10:
                 moment = None  # a bare date is not a moment; say so rather than guess midnight
         if moment is None:
-            raise ValueError(f"expected a date and time in ISO 8601 (e.g. 2024-05-01T09:30:00+02:00), "
-                             f"got {_describe_value(value)}")
+            raise ValueError(
+                f"expected a date and time in ISO 8601 (e.g. 2024-05-01T09:30:00+02:00), got {_describe_value(value)}"
+            )
         if moment.tzinfo is None:
             # Naive values are read in the site's time zone, as Django reads naive input.
             moment = moment.replace(tzinfo=_default_time_zone())

@@ -1,4 +1,5 @@
 """Turns days, durations and calendar windows into exact instants in the group's time zone."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,7 +31,7 @@ def shift(now: dt.datetime, tz: zoneinfo.ZoneInfo, duration: dict, sign: int) ->
     Days and weeks are calendar days in the group's zone (the same local time N days earlier, as a person
     means "in the last 7 days"), so a window does not shift by an hour across a DST change; hours are exact.
     """
-    (unit, amount), = duration.items()
+    ((unit, amount),) = duration.items()
     if unit == "hours":
         return (now + sign * dt.timedelta(hours=amount)).astimezone(dt.UTC)
     days = amount * 7 if unit == "weeks" else amount
@@ -40,7 +41,7 @@ def shift(now: dt.datetime, tz: zoneinfo.ZoneInfo, duration: dict, sign: int) ->
 
 def shift_days(duration: dict) -> int:
     """A date-field duration as a number of days (date fields accept days or weeks)."""
-    (unit, amount), = duration.items()
+    ((unit, amount),) = duration.items()
     return amount * 7 if unit == "weeks" else amount
 
 

@@ -1,4 +1,5 @@
 """Checks a rules document against the rule language and lists every problem with where it is."""
+
 from __future__ import annotations
 
 import difflib
@@ -206,26 +207,33 @@ class _Checker:
             self.error(path, f"rules nest at most {MAX_DEPTH} levels deep; flatten this part")
             return
         if not isinstance(node, dict):
-            self.error(path, f"a rule must be an object such as {{\"all\": [...]}} or {{\"field\": ...}}, "
-                             f"not {_shown(node)}")
+            self.error(
+                path, f'a rule must be an object such as {{"all": [...]}} or {{"field": ...}}, not {_shown(node)}'
+            )
             return
         booleans = [key for key in BOOLEAN_KEYS if key in node]
         conditions = [key for key in CONDITION_KEYS if key in node]
         if booleans:
             if len(node) != 1:
                 others = [key for key in node if key != booleans[0]]
-                self.error(path, f"a Boolean node has exactly one key ('{booleans[0]}'); "
-                                 f"move or remove {_quoted(others)}")
+                self.error(
+                    path, f"a Boolean node has exactly one key ('{booleans[0]}'); move or remove {_quoted(others)}"
+                )
             self.boolean(booleans[0], node[booleans[0]], pointer(path, booleans[0]), depth=depth, entity=entity)
             return
         if not conditions:
             if not node:
-                self.error(path, "an empty rule; write a condition, or {\"all\": []} to match every customer")
+                self.error(path, 'an empty rule; write a condition, or {"all": []} to match every customer')
             else:
                 key = str(next(iter(node)))
-                self.error(path, f"unknown rule key '{key}'"
-                           + (_suggest(key, BOOLEAN_KEYS + CONDITION_KEYS)
-                              or f"; a rule is one of {_quoted(BOOLEAN_KEYS + CONDITION_KEYS)}"))
+                self.error(
+                    path,
+                    f"unknown rule key '{key}'"
+                    + (
+                        _suggest(key, BOOLEAN_KEYS + CONDITION_KEYS)
+                        or f"; a rule is one of {_quoted(BOOLEAN_KEYS + CONDITION_KEYS)}"
+                    ),
+                )
             return
         if len(conditions) > 1:
             self.error(path, f"a condition has one kind; this one mixes {_quoted(conditions)}")
@@ -233,8 +241,9 @@ class _Checker:
         kind = conditions[0]
         self.conditions += 1
         if entity == ACCOUNT and kind != "field":
-            self.error(path, f"inside an account condition only all, any, not and field conditions are allowed, "
-                             f"not '{kind}'")
+            self.error(
+                path, f"inside an account condition only all, any, not and field conditions are allowed, not '{kind}'"
+            )
             return
         if kind == "field":
             self.field_condition(node, path, entity=entity)
@@ -247,8 +256,10 @@ class _Checker:
             self.unknown_keys(node, path, ("in_group",), "an in-group condition")
             target = node["in_group"]
             if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
-                self.error(pointer(path, "in_group"), f"in_group takes a group id (a positive whole number), "
-                                                      f"not {_shown(target)}")
+                self.error(
+                    pointer(path, "in_group"),
+                    f"in_group takes a group id (a positive whole number), not {_shown(target)}",
+                )
             else:
                 self.in_groups.append((pointer(path, "in_group"), target))
 
@@ -269,8 +280,9 @@ class _Checker:
         field = node["field"]
         field_path = pointer(path, "field")
         if not isinstance(field, str) or not field:
-            self.error(field_path, f"field must be a field name such as 'email' or 'attributes.tier', "
-                                   f"not {_shown(field)}")
+            self.error(
+                field_path, f"field must be a field name such as 'email' or 'attributes.tier', not {_shown(field)}"
+            )
             return
         type_ = self.catalogue.field_type(entity, field)
         if type_ is None:
@@ -279,8 +291,11 @@ class _Checker:
                 self.error(field_path, "name the attribute after 'attributes.', e.g. 'attributes.tier'")
             else:
                 suggestion = _suggest(field, self.catalogue.field_names(entity))
-                self.error(field_path, f"unknown {where}field '{field}'"
-                           + (suggestion or "; custom attributes are written 'attributes.<key>'"))
+                self.error(
+                    field_path,
+                    f"unknown {where}field '{field}'"
+                    + (suggestion or "; custom attributes are written 'attributes.<key>'"),
+                )
             return
         noun = f"{type_} field '{field}'" if type_ != JSON else f"attribute '{field}'"
         self.operation(node, path, type_=type_, noun=noun, subject=field)
@@ -298,8 +313,11 @@ class _Checker:
             return
         if op not in OPERATORS[type_]:
             if type_ == JSON and (op in DATE_OPS or op == "anniversary_within_next"):
-                self.error(op_path, f"operator '{op}' needs '{subject}' declared as a date or datetime "
-                                    f"attribute in the attribute catalogue")
+                self.error(
+                    op_path,
+                    f"operator '{op}' needs '{subject}' declared as a date or datetime "
+                    f"attribute in the attribute catalogue",
+                )
             else:
                 self.error(op_path, f"operator '{op}' does not apply to {noun}")
             return
@@ -391,14 +409,15 @@ class _Checker:
     def where(self, item: Any, path: str) -> None:
         self.conditions += 1
         if not isinstance(item, dict):
-            self.error(path, f"a where-condition is an object {{\"property\", \"op\", \"value\"}}, "
-                             f"not {_shown(item)}")
+            self.error(path, f'a where-condition is an object {{"property", "op", "value"}}, not {_shown(item)}')
             return
         self.unknown_keys(item, path, WHERE_KEYS, "a where-condition")
         prop = item.get("property")
         if not isinstance(prop, str) or not prop:
-            self.error(pointer(path, "property"), "a where-condition needs a property: 'amount' or a key of the "
-                                                  "event's properties")
+            self.error(
+                pointer(path, "property"),
+                "a where-condition needs a property: 'amount' or a key of the event's properties",
+            )
             return
         if len(prop) > MAX_TEXT_LENGTH:
             self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
@@ -411,22 +430,30 @@ class _Checker:
         if not isinstance(window, dict) or len(window) != 1:
             self.error(path, "a window has exactly one of 'last', 'calendar' or 'between'")
             return
-        (kind, value), = window.items()
+        ((kind, value),) = window.items()
         inner = pointer(path, kind)
         if kind == "last":
             self.duration(value, inner, units=DURATION_UNITS, what="'last'")
         elif kind == "calendar":
             if value not in CALENDAR_WINDOWS:
-                self.error(inner, f"unknown calendar window {_shown(value)}"
-                           + (_suggest(value, CALENDAR_WINDOWS) if isinstance(value, str) else "")
-                           + ("" if isinstance(value, str) and _suggest(value, CALENDAR_WINDOWS)
-                              else f"; use one of {_quoted(CALENDAR_WINDOWS)}"))
+                self.error(
+                    inner,
+                    f"unknown calendar window {_shown(value)}"
+                    + (_suggest(value, CALENDAR_WINDOWS) if isinstance(value, str) else "")
+                    + (
+                        ""
+                        if isinstance(value, str) and _suggest(value, CALENDAR_WINDOWS)
+                        else f"; use one of {_quoted(CALENDAR_WINDOWS)}"
+                    ),
+                )
         elif kind == "between":
             self.day_range(value, inner)
         else:
-            self.error(inner, f"unknown window '{kind}'"
-                       + (_suggest(str(kind), ("last", "calendar", "between"))
-                          or "; use 'last', 'calendar' or 'between'"))
+            self.error(
+                inner,
+                f"unknown window '{kind}'"
+                + (_suggest(str(kind), ("last", "calendar", "between")) or "; use 'last', 'calendar' or 'between'"),
+            )
 
     def aggregate(self, value: Any, path: str, *, is_sum: bool) -> None:
         what = "sum" if is_sum else "count"
@@ -438,15 +465,20 @@ class _Checker:
         if is_sum:
             prop = value.get("property")
             if not isinstance(prop, str) or not prop:
-                self.error(pointer(path, "property"), "'sum' needs a property to add up: 'amount' or a key of "
-                                                      "the event's properties")
+                self.error(
+                    pointer(path, "property"),
+                    "'sum' needs a property to add up: 'amount' or a key of the event's properties",
+                )
             elif len(prop) > MAX_TEXT_LENGTH:
                 self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
         op = value.get("op")
         if op not in AGGREGATE_OPS:
             shown = op if isinstance(op, str) else _shown(op)
-            self.error(pointer(path, "op"), f"'{what}' needs an op among {_quoted(AGGREGATE_OPS)}, not '{shown}'"
-                       + (_suggest(op, AGGREGATE_OPS) if isinstance(op, str) else ""))
+            self.error(
+                pointer(path, "op"),
+                f"'{what}' needs an op among {_quoted(AGGREGATE_OPS)}, not '{shown}'"
+                + (_suggest(op, AGGREGATE_OPS) if isinstance(op, str) else ""),
+            )
             return
         value_path = pointer(path, "value")
         if "value" not in value:
@@ -499,7 +531,7 @@ class _Checker:
 
     def day_range(self, value: Any, path: str) -> None:
         if not isinstance(value, list) or len(value) != 2:
-            self.error(path, f"'between' takes two days [\"YYYY-MM-DD\", \"YYYY-MM-DD\"], not {_shown(value)}")
+            self.error(path, f'\'between\' takes two days ["YYYY-MM-DD", "YYYY-MM-DD"], not {_shown(value)}')
             return
         if self.day(value[0], pointer(path, 0)) & self.day(value[1], pointer(path, 1)):
             if parse_day(value[0]) > parse_day(value[1]):  # type: ignore[operator]
@@ -507,12 +539,13 @@ class _Checker:
 
     def duration(self, value: Any, path: str, *, units: tuple[str, ...], what: str) -> None:
         if not isinstance(value, dict) or len(value) != 1:
-            self.error(path, f"{what} takes one duration such as {{\"{units[0]}\": 30}}, using "
-                             f"{_quoted(units)}")
+            self.error(path, f'{what} takes one duration such as {{"{units[0]}": 30}}, using {_quoted(units)}')
             return
-        (unit, amount), = value.items()
+        ((unit, amount),) = value.items()
         if unit not in units:
             self.error(pointer(path, unit), f"{what} counts in {_quoted(units)}, not '{unit}'")
         elif isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_DURATION:
-            self.error(pointer(path, unit), f"the number of {unit} must be a whole number from 0 to "
-                                            f"{MAX_DURATION}, not {_shown(amount)}")
+            self.error(
+                pointer(path, unit),
+                f"the number of {unit} must be a whole number from 0 to {MAX_DURATION}, not {_shown(amount)}",
+            )

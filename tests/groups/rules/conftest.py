@@ -1,4 +1,5 @@
 """Shared cast for rule tests: a catalogue, a clock, and a way to run a compiled rule against customers."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -29,13 +30,15 @@ def at(text: str) -> dt.datetime:
 
 
 def assert_valid(rule: dict, catalogue: Catalogue = CATALOGUE) -> None:
-    errors = validate_rules(rule, catalogue=catalogue, group_exists=lambda gid: True,
-                            group_dependencies=lambda gid: set())
+    errors = validate_rules(
+        rule, catalogue=catalogue, group_exists=lambda gid: True, group_dependencies=lambda gid: set()
+    )
     assert errors == [], errors
 
 
-def matching_ids(rule: dict, *, now: dt.datetime = NOW, tz: zoneinfo.ZoneInfo = PARIS,
-                 catalogue: Catalogue = CATALOGUE) -> set[int]:
+def matching_ids(
+    rule: dict, *, now: dt.datetime = NOW, tz: zoneinfo.ZoneInfo = PARIS, catalogue: Catalogue = CATALOGUE
+) -> set[int]:
     sql, params = compile_rules(rule, now=now, tz=tz, catalogue=catalogue)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT c.id FROM customers_customer c WHERE {sql}", params)
@@ -43,12 +46,17 @@ def matching_ids(rule: dict, *, now: dt.datetime = NOW, tz: zoneinfo.ZoneInfo = 
 
 
 def event(name: str, when: str, amount: str | int | None = None, **properties) -> dict:
-    return {"name": name, "occurred_at": at(when), "amount": None if amount is None else Decimal(str(amount)),
-            "properties": properties}
+    return {
+        "name": name,
+        "occurred_at": at(when),
+        "amount": None if amount is None else Decimal(str(amount)),
+        "properties": properties,
+    }
 
 
-def make_customer(fields: dict | None = None, attributes: dict | None = None, events=(), accounts=(),
-                  groups=()) -> Customer:
+def make_customer(
+    fields: dict | None = None, attributes: dict | None = None, events=(), accounts=(), groups=()
+) -> Customer:
     fields = dict(fields or {})
     created_at = fields.pop("created_at", None)
     customer = Customer.objects.create(attributes=attributes or {}, **fields)

@@ -1,12 +1,14 @@
 """Invalid documents of every kind are refused with every problem listed: a JSON pointer and a sentence."""
+
 from __future__ import annotations
 
 import pytest
 
 from groups.rules import Catalogue, RulesInvalid, ensure_valid_rules, rule_dependencies, validate_rules
 
-CATALOGUE = Catalogue(customer={"tier": "text", "score": "number", "renewal": "date", "seen": "datetime"},
-                      account={"plan": "text"})
+CATALOGUE = Catalogue(
+    customer={"tier": "text", "score": "number", "renewal": "date", "seen": "datetime"}, account={"plan": "text"}
+)
 
 
 def errors(doc, **kwargs) -> list[dict]:
@@ -38,15 +40,31 @@ VALID = [
     {"field": "attributes.anything", "op": "is_true"},
     {"field": "attributes.seen", "op": "within_last", "value": {"hours": 3}},
     {"field": "created_at", "op": "between", "value": ["2024-01-01", "2024-01-01"]},
-    {"event": "purchase", "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}],
-     "window": {"last": {"days": 90}}, "count": {"op": "gte", "value": 1}},
-    {"event": "purchase", "window": {"calendar": "last_month"},
-     "sum": {"property": "amount", "op": "gte", "value": 500}},
+    {
+        "event": "purchase",
+        "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}],
+        "window": {"last": {"days": 90}},
+        "count": {"op": "gte", "value": 1},
+    },
+    {
+        "event": "purchase",
+        "window": {"calendar": "last_month"},
+        "sum": {"property": "amount", "op": "gte", "value": 500},
+    },
     {"event": "check_in", "window": {"last": {"days": 60}}, "count": {"op": "eq", "value": 0}},
-    {"event": "purchase", "window": {"between": ["2024-01-01", "2024-12-31"]},
-     "count": {"op": "between", "value": [1, 3]}},
-    {"account": {"all": [{"field": "kind", "op": "eq", "value": "household"},
-                         {"field": "attributes.plan", "op": "eq", "value": "pro"}]}},
+    {
+        "event": "purchase",
+        "window": {"between": ["2024-01-01", "2024-12-31"]},
+        "count": {"op": "between", "value": [1, 3]},
+    },
+    {
+        "account": {
+            "all": [
+                {"field": "kind", "op": "eq", "value": "household"},
+                {"field": "attributes.plan", "op": "eq", "value": "pro"},
+            ]
+        }
+    },
     {"not": {"account": {"all": []}}},
     {"in_group": 12},
 ]
@@ -65,10 +83,16 @@ INVALID = [
     ({"al": []}, "", "did you mean 'all'"),
     ({"all": [], "any": []}, "", "exactly one key"),
     ({"all": {}}, "/all", "list of rules"),
-    ({"all": [field(value="x"), field("emial", value="x")]}, "/all/1/field",
-     "unknown field 'emial'; did you mean 'email'?"),
-    ({"all": [{"all": []}, {"all": []}, field(op="gt", value=1)]}, "/all/2/op",
-     "operator 'gt' does not apply to text field 'email'"),
+    (
+        {"all": [field(value="x"), field("emial", value="x")]},
+        "/all/1/field",
+        "unknown field 'emial'; did you mean 'email'?",
+    ),
+    (
+        {"all": [{"all": []}, {"all": []}, field(op="gt", value=1)]},
+        "/all/2/op",
+        "operator 'gt' does not apply to text field 'email'",
+    ),
     (field(op="eqq", value="x"), "/op", "did you mean 'eq'"),
     (field(value="x", colour="red"), "/colour", "unknown key 'colour'"),
     (field(), "/value", "needs a value"),
@@ -104,18 +128,31 @@ INVALID = [
     ({"event": "purchase", "window": {"calendar": "last_mnth"}}, "/window/calendar", "did you mean 'last_month'"),
     ({"event": "purchase", "window": {"recent": 3}}, "/window/recent", "unknown window"),
     ({"event": "purchase", "window": {"between": ["2024-01-02", "2024-01-01"]}}, "/window/between", "swap"),
-    ({"event": "purchase", "count": {"op": "gte", "value": 1}, "sum": {"property": "amount", "op": "gt", "value": 1}},
-     "/sum", "not both"),
+    (
+        {
+            "event": "purchase",
+            "count": {"op": "gte", "value": 1},
+            "sum": {"property": "amount", "op": "gt", "value": 1},
+        },
+        "/sum",
+        "not both",
+    ),
     ({"event": "purchase", "count": {"op": "gte", "value": -1}}, "/count/value", "whole number"),
     ({"event": "purchase", "count": {"op": "has", "value": 1}}, "/count/op", "needs an op"),
     ({"event": "purchase", "count": {"op": "between", "value": [3]}}, "/count/value", "[low, high]"),
     ({"event": "purchase", "sum": {"op": "gt", "value": 1}}, "/sum/property", "needs a property"),
     ({"event": "purchase", "sum": {"property": "amount", "op": "gt", "value": "1"}}, "/sum/value", "number"),
     ({"event": "purchase", "where": {"property": "a"}}, "/where", "list of property conditions"),
-    ({"event": "purchase", "where": [{"property": "amount", "op": "contains", "value": "1"}]}, "/where/0/op",
-     "does not apply to number property 'amount'"),
-    ({"event": "purchase", "where": [{"property": "day", "op": "before", "value": "2024-01-01"}]},
-     "/where/0/op", "declared as a date"),
+    (
+        {"event": "purchase", "where": [{"property": "amount", "op": "contains", "value": "1"}]},
+        "/where/0/op",
+        "does not apply to number property 'amount'",
+    ),
+    (
+        {"event": "purchase", "where": [{"property": "day", "op": "before", "value": "2024-01-01"}]},
+        "/where/0/op",
+        "declared as a date",
+    ),
     ({"event": "purchase", "where": [{"op": "eq", "value": 1}]}, "/where/0/property", "needs a property"),
     ({"account": {"all": [{"event": "purchase"}]}}, "/account/all/0", "only all, any, not and field"),
     ({"account": {"all": [field("email", value="x")]}}, "/account/all/0/field", "unknown account field 'email'"),
@@ -147,8 +184,9 @@ def test_every_problem_is_listed_at_once_in_the_documented_shape():
 def test_ensure_valid_rules_raises_with_the_errors():
     with pytest.raises(RulesInvalid) as raised:
         ensure_valid_rules({"any": [field(op="gt", value=1)]}, catalogue=CATALOGUE)
-    assert raised.value.errors == [{"path": "/any/0/op", "message": "operator 'gt' does not apply to text field "
-                                                                   "'email'"}]
+    assert raised.value.errors == [
+        {"path": "/any/0/op", "message": "operator 'gt' does not apply to text field 'email'"}
+    ]
     assert isinstance(raised.value, ValueError)
 
 
@@ -158,8 +196,9 @@ def test_nesting_deeper_than_ten_levels_is_refused():
         ok = {"not": ok}
     assert errors(ok) == []
     too_deep = {"not": ok}
-    assert errors(too_deep) == [{"path": "/not" * 10, "message": "rules nest at most 10 levels deep; flatten this "
-                                                                 "part"}]
+    assert errors(too_deep) == [
+        {"path": "/not" * 10, "message": "rules nest at most 10 levels deep; flatten this part"}
+    ]
 
 
 def test_absurd_nesting_does_not_recurse_without_end():
@@ -172,20 +211,25 @@ def test_absurd_nesting_does_not_recurse_without_end():
 def test_more_than_200_conditions_are_refused():
     assert errors({"all": [field(value="x")] * 200}) == []
     assert errors({"all": [field(value="x")] * 201}) == [
-        {"path": "", "message": "the rules have 201 conditions; at most 200 are allowed"}]
+        {"path": "", "message": "the rules have 201 conditions; at most 200 are allowed"}
+    ]
 
 
 def test_a_group_cannot_depend_on_itself():
-    assert only({"any": [{"in_group": 7}]}, group_id=7) == ("/any/0/in_group",
-                                                           "a group cannot depend on itself; choose another group")
+    assert only({"any": [{"in_group": 7}]}, group_id=7) == (
+        "/any/0/in_group",
+        "a group cannot depend on itself; choose another group",
+    )
 
 
 def test_a_group_cannot_depend_on_itself_through_other_groups():
     graph = {3: {4}, 4: {5}, 5: {7}}
     path, message = only({"in_group": 3}, group_id=7, group_dependencies=lambda gid: graph.get(gid, set()))
     assert path == "/in_group"
-    assert message == "group 3 already depends on this group (3 -> 4 -> 5 -> this group), so using it here would " \
-                      "make a cycle"
+    assert (
+        message == "group 3 already depends on this group (3 -> 4 -> 5 -> this group), so using it here would "
+        "make a cycle"
+    )
 
 
 def test_dependencies_that_do_not_come_back_are_fine_even_with_cycles_elsewhere():
@@ -208,8 +252,7 @@ def test_groups_are_read_from_the_database_by_default():
     second = CustomerGroup.objects.create(name="B", slug="b", rules={"in_group": first.pk})
     catalogue = Catalogue()
     assert validate_rules({"in_group": second.pk}, catalogue=catalogue) == []
-    assert validate_rules({"in_group": second.pk + 100}, catalogue=catalogue)[0]["message"].endswith(
-        "does not exist")
+    assert validate_rules({"in_group": second.pk + 100}, catalogue=catalogue)[0]["message"].endswith("does not exist")
     cycle = validate_rules({"in_group": second.pk}, catalogue=catalogue, group_id=first.pk)
     assert [error["path"] for error in cycle] == ["/in_group"]
     assert "cycle" in cycle[0]["message"]
