@@ -133,37 +133,35 @@ class Source:
             return Sql(f"(CASE WHEN jsonb_typeof{item} = 'number' THEN {text}::numeric END)", (key, key))
         if kind == BOOLEAN:
             return Sql(f"(CASE WHEN jsonb_typeof{item} = 'boolean' THEN {text}::boolean END)", (key, key))
-        if kind == DATE:
-            # Compared as the number YYYYMMDD: a cast to date could fail on a malformed value, this cannot.
-            return Sql(
-                f"(CASE WHEN jsonb_typeof{item} = 'string' AND {text} ~ '{DATE_SQL_PATTERN}' "
-                f"THEN replace({text}, '-', '')::integer END)",
-                (key, key, key),
+        if kind in (DATE, DATETIME):
+            # Only a string of the exact shape that names a real day is cast: CASE evaluates in order, so a
+            # malformed value (written before the attribute was declared) is "not a date", never an error.
+            pattern = DATE_SQL_PATTERN if kind == DATE else DATETIME_SQL_PATTERN
+            cast = "::date" if kind == DATE else "::timestamptz"
+            sql = (
+                f"(CASE WHEN jsonb_typeof{item} = 'string' AND {text} ~ '{pattern}' "
+                f"THEN CASE WHEN {_real_day(text)} THEN {text}{cast} END END)"
             )
-        if kind == DATETIME:
-            return Sql(
-                f"(CASE WHEN jsonb_typeof{item} = 'string' AND {text} ~ '{DATETIME_SQL_PATTERN}' "
-                f"THEN {text}::timestamptz END)",
-                (key, key, key),
-            )
+            return Sql(sql, (key,) * sql.count("%s"))
         raise ValueError(f"no SQL type for {kind}")
 
-    def day_param(self, day: dt.date) -> object:
-        """A day as the typed date value compares: a date for a column, YYYYMMDD for an attribute."""
-        return day if self.column else day.year * 10000 + day.month * 100 + day.day
-
-    def day_cast(self) -> str:
-        return "::date" if self.column else "::integer"
-
     def month_day(self) -> Sql:
-        if self.column:
-            return Sql(f"to_char({self.column}, 'MM-DD')")
-        text = f"({self.json} ->> %s)"
-        return Sql(
-            f"(CASE WHEN jsonb_typeof({self.json} -> %s) = 'string' AND {text} ~ '{DATE_SQL_PATTERN}' "
-            f"THEN substr({text}, 6, 5) END)",
-            (self.key, self.key, self.key),
-        )
+        typed = self.typed(DATE)
+        return Sql(f"to_char({typed.text}, 'MM-DD')", typed.params)
+
+
+def _real_day(text: str) -> str:
+    """SQL true when text, shaped YYYY-MM-DD..., names a day that exists (no 30 February, no year 0)."""
+    year, month, day = (
+        f"substr({text}, 1, 4)::integer",
+        f"substr({text}, 6, 2)::integer",
+        f"substr({text}, 9, 2)::integer",
+    )
+    leap = f"(mod({year}, 4) = 0 AND (mod({year}, 100) <> 0 OR mod({year}, 400) = 0))"
+    return (
+        f"({year} > 0 AND {day} <= CASE {month} WHEN 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END "
+        f"WHEN 4 THEN 30 WHEN 6 THEN 30 WHEN 9 THEN 30 WHEN 11 THEN 30 ELSE 31 END)"
+    )
 
 
 class RuleCompiler:
@@ -297,7 +295,7 @@ class RuleCompiler:
         return Sql(f"({typed.text} = ANY(%s::numeric[]))", typed.params + ([_number(item) for item in values],))
 
     def _date(self, source: Source, op: str, value: Any) -> Sql:
-        typed, cast = source.typed(DATE), source.day_cast()
+        typed = source.typed(DATE)
         if op == "anniversary_within_next":
             month_day = source.month_day()
             keys = timeframes.anniversary_keys(self.today, value["days"])
@@ -305,9 +303,9 @@ class RuleCompiler:
         low, high = self._day_bounds(op, value)
         parts = []
         if low is not None:
-            parts.append(Sql(f"({typed.text} >= %s{cast})", typed.params + (source.day_param(low),)))
+            parts.append(Sql(f"({typed.text} >= %s::date)", typed.params + (low,)))
         if high is not None:
-            parts.append(Sql(f"({typed.text} <= %s{cast})", typed.params + (source.day_param(high),)))
+            parts.append(Sql(f"({typed.text} <= %s::date)", typed.params + (high,)))
         return join("AND", parts, TRUE)
 
     def _day_bounds(self, op: str, value: Any) -> tuple[dt.date | None, dt.date | None]:

@@ -111,11 +111,14 @@ MAX_IN_VALUES = 1000
 MAX_TEXT_LENGTH = 1000
 # Durations beyond this are surely a typo, and would overflow date arithmetic.
 MAX_DURATION = 100_000
+MIN_YEAR, MAX_YEAR = 1000, 8999
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# What a declared datetime attribute holds once coerced; the SQL only casts strings of this shape.
-DATETIME_SQL_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
-DATE_SQL_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# The shapes a declared date or datetime attribute holds once coerced; the SQL casts only strings of
+# these shapes (and only real days), so a malformed value is "not a date" instead of an error.
+_SQL_DAY = r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+DATE_SQL_PATTERN = rf"^{_SQL_DAY}$"
+DATETIME_SQL_PATTERN = rf"^{_SQL_DAY}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{1,6}})?(Z|[+-](0\d|1[0-4]):[0-5]\d)?$"
 
 
 class Catalogue:

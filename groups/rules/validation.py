@@ -22,6 +22,8 @@ from .fields import (
     MAX_DURATION,
     MAX_IN_VALUES,
     MAX_TEXT_LENGTH,
+    MAX_YEAR,
+    MIN_YEAR,
     NO_VALUE_OPS,
     NUMBER,
     OPERATORS,
@@ -255,7 +257,7 @@ class _Checker:
         else:
             self.unknown_keys(node, path, ("in_group",), "an in-group condition")
             target = node["in_group"]
-            if isinstance(target, bool) or not isinstance(target, int) or target <= 0:
+            if isinstance(target, bool) or not isinstance(target, int) or not 0 < target < 2**63:
                 self.error(
                     pointer(path, "in_group"),
                     f"in_group takes a group id (a positive whole number), not {_shown(target)}",
@@ -283,6 +285,11 @@ class _Checker:
             self.error(
                 field_path, f"field must be a field name such as 'email' or 'attributes.tier', not {_shown(field)}"
             )
+            return
+        if len(field) > MAX_TEXT_LENGTH:
+            self.error(field_path, f"a field name is at most {MAX_TEXT_LENGTH} characters")
+            return
+        if not self.no_nul(field, field_path):
             return
         type_ = self.catalogue.field_type(entity, field)
         if type_ is None:
@@ -390,6 +397,8 @@ class _Checker:
             self.error(pointer(path, "event"), f"event takes an event name such as 'purchase', not {_shown(name)}")
         elif len(name) > MAX_TEXT_LENGTH:
             self.error(pointer(path, "event"), f"an event name is at most {MAX_TEXT_LENGTH} characters")
+        else:
+            self.no_nul(name, pointer(path, "event"))
         if "where" in node:
             where, where_path = node["where"], pointer(path, "where")
             if not isinstance(where, list):
@@ -421,6 +430,8 @@ class _Checker:
             return
         if len(prop) > MAX_TEXT_LENGTH:
             self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
+            return
+        if not self.no_nul(prop, pointer(path, "property")):
             return
         type_ = NUMBER if prop == "amount" else JSON
         noun = "number property 'amount'" if prop == "amount" else f"property '{prop}'"
@@ -471,6 +482,8 @@ class _Checker:
                 )
             elif len(prop) > MAX_TEXT_LENGTH:
                 self.error(pointer(path, "property"), f"a property name is at most {MAX_TEXT_LENGTH} characters")
+            else:
+                self.no_nul(prop, pointer(path, "property"))
         op = value.get("op")
         if op not in AGGREGATE_OPS:
             shown = op if isinstance(op, str) else _shown(op)
@@ -515,6 +528,13 @@ class _Checker:
         if len(value) > MAX_TEXT_LENGTH:
             self.error(path, f"text values are at most {MAX_TEXT_LENGTH} characters; this one has {len(value)}")
             return False
+        return self.no_nul(value, path)
+
+    def no_nul(self, value: str, path: str) -> bool:
+        # The database cannot hold a NUL character, so no stored value could ever match one.
+        if "\x00" in value:
+            self.error(path, "text cannot contain the NUL character (\\u0000)")
+            return False
         return True
 
     def number(self, value: Any, path: str) -> bool:
@@ -524,8 +544,13 @@ class _Checker:
         return True
 
     def day(self, value: Any, path: str) -> bool:
-        if parse_day(value) is None:
+        day = parse_day(value)
+        if day is None:
             self.error(path, f"the value must be a day written YYYY-MM-DD, not {_shown(value)}")
+            return False
+        # Far from the calendar's ends, so the day before, the day after and local midnights always exist.
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            self.error(path, f"the day must be between {MIN_YEAR}-01-01 and {MAX_YEAR}-12-31, not {value}")
             return False
         return True
 

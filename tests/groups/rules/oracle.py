@@ -175,18 +175,28 @@ def _equal(type_, value, operand) -> bool:
 
 
 def _as_date(value):
+    """A date column's value, or a JSON string holding a real day as YYYY-MM-DD; anything else is not a date."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return dt.date.fromisoformat(value)
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
     return None
 
 
 def _as_datetime(value):
+    """A datetime column's value, or a JSON string holding a real ISO 8601 instant (UTC when it has no offset)."""
     if isinstance(value, dt.datetime):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}", value):
-        return dt.datetime.fromisoformat(value)
+    shape = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?"
+    if isinstance(value, str) and re.fullmatch(shape, value):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return None
 
 
