@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
+import time_machine
 
 from .conftest import NOW, PARIS, UTC, at, event, make_customer, make_group, matching_ids
 
@@ -975,6 +976,18 @@ def test_compiled_sql_runs_under_another_alias_and_nested_in_a_query():
             f"SELECT count(*) FROM customers_customer cust WHERE cust.id = %s AND {sql}", [customer.pk, *params]
         )
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db
+def test_frozen_time_decides_today_in_the_group_time_zone():
+    from django.utils import timezone
+
+    born_on_1_april = make_customer(fields={"birthdate": dt.date(1990, 4, 1)})
+    rule = {"field": "birthdate", "op": "anniversary_within_next", "value": {"days": 0}}
+    # 22:30 UTC on 31 March is already 1 April in Paris (CEST), not yet in UTC.
+    with time_machine.travel(dt.datetime(2024, 3, 31, 22, 30, tzinfo=UTC), tick=False):
+        assert born_on_1_april.pk in matching_ids(rule, now=timezone.now(), tz=PARIS)
+        assert born_on_1_april.pk not in matching_ids(rule, now=timezone.now(), tz=UTC)
 
 
 def test_compile_refuses_naive_now_and_odd_alias():

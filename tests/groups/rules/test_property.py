@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from customers.models import Account, AccountMembership, Customer, Event
 from groups.models import Membership
-from groups.rules import Catalogue, compile_rules, explain_rules, validate_rules
+from groups.rules import Catalogue, compile_rules, describe_rules, explain_rules, validate_rules
 
 from . import oracle
 from .conftest import make_group
@@ -396,6 +396,7 @@ def test_compiled_sql_selects_exactly_the_customers_the_oracle_selects():
     def check(example):
         now, tz, doc, people = example
         assert validate_rules(doc, catalogue=CATALOGUE) == []
+        assert describe_rules(doc, catalogue=CATALOGUE).startswith(("Customers ", "All customers", "No customers"))
         savepoint = transaction.savepoint()
         try:
             ids = store(people, now)
