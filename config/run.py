@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ADMIN_USERNAME = "admin"
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 def _stop_requested(signum, frame):
@@ -59,25 +60,56 @@ def ensure_admin_user() -> list[str]:
 
 def processes(port: int) -> dict[str, str]:
     python = shlex.quote(sys.executable)
+    # `exec` makes each program the process honcho started, so the signal below reaches it directly.
     # Beat keeps its schedule in the database (django-celery-beat), so it needs no schedule file;
     # an empty --pidfile avoids a stale pid file blocking the next start after a hard kill.
     return {
-        "web": f"{python} manage.py runserver 127.0.0.1:{port}",
-        "worker": f"{python} -m celery -A config worker --concurrency 2 --loglevel INFO",
-        "beat": f"{python} -m celery -A config beat --loglevel INFO --pidfile= "
+        "web": f"exec {python} manage.py runserver 127.0.0.1:{port}",
+        "worker": f"exec {python} -m celery -A config worker --concurrency 2 --loglevel INFO",
+        "beat": f"exec {python} -m celery -A config beat --loglevel INFO --pidfile= "
         "--scheduler django_celery_beat.schedulers:DatabaseScheduler",
     }
 
 
+class MainProcessSignals:
+    """How honcho signals its processes: SIGTERM to the program itself, SIGKILL to its whole group.
+
+    honcho's default sends SIGTERM to each process group, which also reaches the Celery worker's pool
+    children; the worker then waits on its dead children and never finishes its warm shutdown. Sent to
+    the worker alone, SIGTERM lets it stop its pool itself. runserver's reloader stops its child too.
+    """
+
+    def terminate(self, pid: int) -> None:
+        self._send(os.kill, pid, signal.SIGTERM)
+
+    def kill(self, pid: int) -> None:
+        self._send(os.killpg, pid, signal.SIGKILL)
+
+    @staticmethod
+    def _send(send, pid: int, signum: int) -> None:
+        try:
+            send(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass  # already gone
+
+
 def run_together(port: int) -> int:
     """Run web, worker and beat; when one stops or Ctrl-C/SIGTERM arrives, stop them all."""
-    from honcho.manager import Manager
+    from honcho import manager as honcho
 
-    manager = Manager()
+    # A Celery warm shutdown takes several seconds (longer on the filesystem broker); honcho's
+    # default of 5 s before SIGKILL would cut it short.
+    honcho.KILL_WAIT = SHUTDOWN_GRACE_SECONDS
+    manager = honcho.Manager()
+    manager._procmgr = MainProcessSignals()  # honcho 2.0 has no public hook for this (pinned)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name, command in processes(port).items():
         manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
     manager.loop()
+    killed = [name for name, process in manager._processes.items() if process.get("returncode") == -signal.SIGKILL]
+    if killed:
+        print(f"Had to kill {', '.join(killed)} after {SHUTDOWN_GRACE_SECONDS} s.", file=sys.stderr)
+        return 1
     # honcho reports 130/143 when it stopped everything because we were asked to (Ctrl-C, SIGTERM).
     return 0 if manager.returncode in (0, 130, 143) else (manager.returncode or 1)
 
