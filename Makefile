@@ -22,8 +22,9 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) -m config.run
 
+# DEBUG defaults to on for tests, as for `make run`: no production SECRET_KEY needed, plain http.
 test: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=$${DEBUG:-true} $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
