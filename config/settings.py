@@ -78,6 +78,9 @@ if _database is None:
     from .embedded import database_settings
 
     _database = database_settings(VAR_DIR)
+# Django's own queries bind on the client and are never prepared; this lets the membership engine
+# prepare its event-path statement once per connection (see groups/engine.py).
+_database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
