@@ -45,9 +45,6 @@ class Sql:
     text: str
     params: tuple = ()
 
-    def __and__(self, other: Sql) -> Sql:
-        return Sql(f"({self.text} AND {other.text})", self.params + other.params)
-
     def negate(self) -> Sql:
         return Sql(f"(NOT {self.text})", self.params)
 

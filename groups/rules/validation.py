@@ -216,11 +216,14 @@ class _Checker:
         booleans = [key for key in BOOLEAN_KEYS if key in node]
         conditions = [key for key in CONDITION_KEYS if key in node]
         if booleans:
-            if len(node) != 1:
-                others = [key for key in node if key != booleans[0]]
-                self.error(
-                    path, f"a Boolean node has exactly one key ('{booleans[0]}'); move or remove {_quoted(others)}"
-                )
+            for key in node:
+                if key == booleans[0]:
+                    continue
+                if key in BOOLEAN_KEYS + CONDITION_KEYS:
+                    message = f"a Boolean node has exactly one key ('{booleans[0]}'); put '{key}' in a rule of its own"
+                else:
+                    message = f"unknown key '{key}' in a Boolean node; it has exactly one key ('{booleans[0]}')"
+                self.error(pointer(path, key), message)
             self.boolean(booleans[0], node[booleans[0]], pointer(path, booleans[0]), depth=depth, entity=entity)
             return
         if not conditions:

@@ -81,7 +81,8 @@ INVALID = [
     ([], "", "must be an object"),
     ({}, "", "empty rule"),
     ({"al": []}, "", "did you mean 'all'"),
-    ({"all": [], "any": []}, "", "exactly one key"),
+    ({"all": [], "any": []}, "/any", "put 'any' in a rule of its own"),
+    ({"not": {"all": []}, "comment": "x"}, "/comment", "unknown key 'comment' in a Boolean node"),
     ({"all": {}}, "/all", "list of rules"),
     (
         {"all": [field(value="x"), field("emial", value="x")]},
