@@ -55,6 +55,15 @@ def env_list(name: str, default: list[str] | None = None, *, environ=None) -> li
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_choice(name: str, default: str, choices: list[str], *, environ=None) -> str:
+    """One of a fixed set of words, matched ignoring case and returned as spelled in `choices`."""
+    value = env_str(name, default, environ=environ)
+    by_lower = {choice.lower(): choice for choice in choices}
+    if value.lower() not in by_lower:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}.")
+    return by_lower[value.lower()]
+
+
 def env_time_zone(name: str, default: str = "UTC", *, environ=None) -> str:
     value = env_str(name, default, environ=environ)
     try:

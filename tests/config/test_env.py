@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_broker, env_database, env_int, env_list, env_str, env_time_zone
+from config.env import env_bool, env_broker, env_choice, env_database, env_int, env_list, env_str, env_time_zone
 
 
 def test_env_str_returns_the_stripped_value_or_the_default_when_unset_or_blank():
@@ -57,6 +57,19 @@ def test_env_list_splits_on_commas_and_drops_blanks():
     assert env_list("ALLOWED_HOSTS", environ=environ) == ["groups.example.com", "admin.example.com"]
     assert env_list("ALLOWED_HOSTS", ["localhost"], environ={}) == ["localhost"]
     assert env_list("ALLOWED_HOSTS", environ={"ALLOWED_HOSTS": ""}) == []
+
+
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def test_env_choice_matches_ignoring_case_and_returns_the_canonical_spelling():
+    assert env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, environ={"LOG_LEVEL": "warning"}) == "WARNING"
+    assert env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, environ={}) == "INFO"
+
+
+def test_env_choice_refuses_other_words_listing_the_choices():
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL='loud' is not one of DEBUG, INFO, WARNING"):
+        env_choice("LOG_LEVEL", "INFO", LOG_LEVELS, environ={"LOG_LEVEL": "loud"})
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
