@@ -6,6 +6,9 @@ evaluate the touched customers once, after commit, and membership is current whe
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django import forms
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
@@ -176,15 +179,33 @@ class AttributeDefinitionSerializer(serializers.ModelSerializer):
 # --- filters -----------------------------------------------------------------------------------------
 
 
+class MomentFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 moment, compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(dt.UTC) if value is not None else value)
+
+
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number in the database's range, else a 400 naming the parameter."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class CustomerFilter(filters.FilterSet):
     email = filters.CharFilter(method="filter_email", help_text="Exact email, ignoring case.")
     role = filters.CharFilter(lookup_expr="iexact", help_text="Ignoring case, as rules compare text.")
     status = filters.CharFilter(lookup_expr="iexact")
     signup_source = filters.CharFilter(lookup_expr="iexact")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    group = filters.NumberFilter(method="filter_group", help_text="Only current members of this group.")
-    not_in_group = filters.NumberFilter(method="filter_not_in_group", help_text="Only customers not in this group.")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
+    group = IdFilter(method="filter_group", help_text="Only current members of this group.")
+    not_in_group = IdFilter(method="filter_not_in_group", help_text="Only customers not in this group.")
 
     class Meta:
         model = Customer
@@ -210,9 +231,16 @@ def _memberships(group_id):
 # --- views -------------------------------------------------------------------------------------------
 
 
-def _index_errors(errors: list) -> dict:
-    """DRF lists one entry per item; callers want {"3": {...}} for the bad items only."""
-    return {str(index): item for index, item in enumerate(errors) if item}
+def _raise_indexed(serializer: serializers.Serializer, key: str) -> None:
+    """Validate; per-item errors of the list at `key` come back as {"3": {...}} for the bad items only
+    (DRF lists one entry per item, empty for the good ones, which hides which index is wrong)."""
+    if serializer.is_valid():
+        return
+    errors = dict(serializer.errors)
+    items = errors.get(key)
+    if isinstance(items, list) and items and all(isinstance(item, dict) for item in items):
+        errors[key] = {str(index): item for index, item in enumerate(items) if item}
+    raise ValidationError(errors)
 
 
 class CustomerViewSet(
@@ -308,7 +336,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def _members(self, request) -> list[tuple[int, str]]:
         serializer = AccountMembersSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        _raise_indexed(serializer, "members")
         items = serializer.validated_data["members"]
         ids = services.resolve_customers([CustomerRefSerializer.ref(item) for item in items])
         missing = {
@@ -383,13 +411,8 @@ class EventViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["post"], serializer_class=EventBatchSerializer)
     def batch(self, request):
-        events_data = request.data.get("events") if isinstance(request.data, dict) else None
         serializer = EventBatchSerializer(data=request.data)
-        if not serializer.is_valid():
-            errors = serializer.errors.get("events")
-            if isinstance(errors, list) and isinstance(events_data, list) and len(errors) == len(events_data):
-                raise ValidationError({"events": _index_errors(errors)})
-            raise ValidationError(serializer.errors)
+        _raise_indexed(serializer, "events")
         events, errors = self._build(serializer.validated_data["events"])
         if errors:
             raise ValidationError({"events": errors})

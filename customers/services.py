@@ -85,15 +85,18 @@ def identify_customer(
 
 
 def link_accounts(customer: Customer, accounts: Sequence[dict]) -> None:
-    """Link a customer to accounts given as {"external_id", "role"}, creating unknown accounts."""
-    external_ids = [a["external_id"] for a in accounts]
+    """Link a customer to accounts given as {"external_id", "role"}, creating unknown accounts.
+
+    An account named twice is linked once, with the last role given.
+    """
+    roles = {a["external_id"]: a.get("role") or "" for a in accounts}
+    external_ids = list(roles)
     Account.objects.bulk_create(
         [Account(external_id=e) for e in external_ids], ignore_conflicts=True, unique_fields=["external_id"]
     )
     by_external_id = dict(Account.objects.filter(external_id__in=external_ids).values_list("external_id", "pk"))
     AccountMembership.objects.bulk_create(
-        [AccountMembership(customer=customer, account_id=by_external_id[a["external_id"]], role=a.get("role") or "")
-         for a in accounts],
+        [AccountMembership(customer=customer, account_id=by_external_id[e], role=role) for e, role in roles.items()],
         update_conflicts=True,
         unique_fields=["customer", "account"],
         update_fields=["role"],
@@ -139,10 +142,11 @@ def resolve_accounts(external_ids: Iterable[str]) -> dict[str, int]:
 
 
 def add_account_members(account: Account, members: Sequence[tuple[int, str]]) -> int:
-    """Link customers (id, role) to an account; a customer already linked gets the new role."""
+    """Link customers (id, role) to an account; a customer already linked (or named twice) gets the last role."""
+    roles = dict(members)
     with transaction.atomic():
         written = AccountMembership.objects.bulk_create(
-            [AccountMembership(account=account, customer_id=customer_id, role=role) for customer_id, role in members],
+            [AccountMembership(account=account, customer_id=customer, role=role) for customer, role in roles.items()],
             update_conflicts=True,
             unique_fields=["customer", "account"],
             update_fields=["role"],

@@ -23,6 +23,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from customers.api import IdFilter, MomentFilter
 from customers.models import Customer
 
 from . import schedules, services
@@ -277,10 +278,11 @@ QUERY_RESPONSE = inline_serializer(
 EDIT_RESPONSE = inline_serializer(
     "GroupMembersEdited", {"changed": serializers.IntegerField(), "member_count": serializers.IntegerField()}
 )
+# A 400 may name other fields too; "rules" (when present) lists every problem of the rules document.
 RULES_ERRORS = inline_serializer(
     "RulesErrors",
     {"rules": inline_serializer("RulesError", {"path": serializers.CharField(), "message": serializers.CharField()},
-                                many=True)},
+                                many=True, required=False)},
 )  # fmt: skip
 
 
@@ -288,9 +290,10 @@ RULES_ERRORS = inline_serializer(
 
 
 class HistoryFilter(filters.FilterSet):
-    changed_after = filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="gte")
-    changed_before = filters.IsoDateTimeFilter(field_name="changed_at", lookup_expr="lt")
-    customer = filters.NumberFilter(field_name="customer_id")
+    changed_after = MomentFilter(field_name="changed_at", lookup_expr="gte")
+    changed_before = MomentFilter(field_name="changed_at", lookup_expr="lt")
+    customer = IdFilter(field_name="customer_id")
+    run = IdFilter(field_name="run_id")
     change = filters.ChoiceFilter(choices=MembershipChange.Change.choices)
     reason = filters.ChoiceFilter(choices=Reason.choices)
 

@@ -1,0 +1,101 @@
+"""Events: one at a time or in batches of up to 1,000, all or nothing, groups current when the call returns."""
+
+from __future__ import annotations
+
+import pytest
+
+from customers.models import Account, Customer, Event
+from customers.signals import customers_touched
+from groups.models import CustomerGroup, Membership
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BOUGHT_TEA = {"event": "purchase", "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}]}
+WHEN = "2024-05-01T09:30:00Z"
+
+
+def members(group) -> set[int]:
+    return set(Membership.objects.filter(group=group).values_list("customer_id", flat=True))
+
+
+@pytest.fixture
+def tea_group():
+    return CustomerGroup.objects.create(name="Bought tea", slug="tea", rules=BOUGHT_TEA)
+
+
+def test_one_event_by_external_id_puts_the_customer_in_the_group(api, tea_group):
+    ann = Customer.objects.create(external_id="ann")
+    Account.objects.create(external_id="h1")
+    response = api.post("/api/events/", {"customer": "ann", "name": "purchase", "occurred_at": WHEN, "amount": "4.50",
+                                         "properties": {"category": "Chinese tea"}, "account": "h1"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["customer_id"] == ann.pk and body["amount"] == 4.5 and body["account_id"] is not None
+    assert members(tea_group) == {ann.pk}
+
+
+def test_one_event_for_an_unknown_customer_or_account_is_400_and_records_nothing(api):
+    Customer.objects.create(external_id="ann")
+    response = api.post("/api/events/", {"customer": "ghost", "name": "purchase", "occurred_at": WHEN}, format="json")
+    assert response.status_code == 400 and response.json() == {"customer": ["no customer with external_id 'ghost'"]}
+    response = api.post("/api/events/", {"customer": "ann", "name": "x", "occurred_at": WHEN, "account": "nope"},
+                        format="json")  # fmt: skip
+    assert response.status_code == 400 and "account" in response.json()
+    assert not Event.objects.exists()
+
+
+def test_one_event_needs_exactly_one_way_to_name_the_customer(api):
+    ann = Customer.objects.create(external_id="ann")
+    both = api.post("/api/events/", {"customer": "ann", "customer_id": ann.pk, "name": "x", "occurred_at": WHEN},
+                    format="json")  # fmt: skip
+    neither = api.post("/api/events/", {"name": "x", "occurred_at": WHEN}, format="json")
+    assert both.status_code == neither.status_code == 400
+    assert "customer" in both.json() and "customer" in neither.json()
+
+
+def test_a_batch_is_recorded_and_evaluated_once(api, tea_group):
+    customers = Customer.objects.bulk_create([Customer(external_id=f"c{i}") for i in range(30)])
+    sent = []
+
+    def listen(sender, customer_ids, reason, **kwargs):
+        sent.append(customer_ids)
+
+    customers_touched.connect(listen)
+    try:
+        events = [{"customer": f"c{i}", "name": "purchase", "occurred_at": WHEN,
+                   "properties": {"category": "Chinese tea" if i % 2 else "Coffee"}} for i in range(30)]  # fmt: skip
+        response = api.post("/api/events/batch/", {"events": events}, format="json")
+    finally:
+        customers_touched.disconnect(listen)
+    assert response.status_code == 201 and response.json()["created"] == 30 and len(response.json()["ids"]) == 30
+    assert len(sent) == 1 and len(sent[0]) == 30
+    assert members(tea_group) == {c.pk for i, c in enumerate(customers) if i % 2}
+
+
+def test_a_batch_with_bad_items_records_nothing_and_names_each_bad_item(api):
+    Customer.objects.create(external_id="ann")
+    events = [
+        {"customer": "ann", "name": "purchase", "occurred_at": WHEN},
+        {"customer": "ann", "name": "purchase", "occurred_at": "yesterday"},
+        {"customer": "ann", "name": "", "occurred_at": WHEN, "properties": []},
+    ]
+    response = api.post("/api/events/batch/", {"events": events}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["events"]
+    assert set(errors) == {"1", "2"}
+    assert "occurred_at" in errors["1"] and {"name", "properties"} <= set(errors["2"])
+    unknown = api.post("/api/events/batch/", {"events": [events[0], {**events[0], "customer": "ghost"}]},
+                       format="json")  # fmt: skip
+    assert unknown.status_code == 400 and set(unknown.json()["events"]) == {"1"}
+    assert not Event.objects.exists()
+
+
+def test_a_batch_holds_at_most_1000_events_and_at_least_one(api):
+    Customer.objects.create(external_id="ann")
+    event = {"customer": "ann", "name": "x", "occurred_at": WHEN}
+    too_many = api.post("/api/events/batch/", {"events": [event] * 1001}, format="json")
+    assert too_many.status_code == 400 and "events" in too_many.json()
+    empty = api.post("/api/events/batch/", {"events": []}, format="json")
+    assert empty.status_code == 400 and "events" in empty.json()
+    assert api.post("/api/events/batch/", {"events": [event] * 1000}, format="json").status_code == 201
+    assert Event.objects.count() == 1000
