@@ -8,6 +8,8 @@ import zoneinfo
 import pytest
 import time_machine
 
+from groups.rules import validate_rules
+
 from .conftest import NOW, PARIS, UTC, at, event, make_customer, make_group, matching_ids
 
 
@@ -1003,3 +1005,54 @@ def test_compile_refuses_naive_now_and_odd_alias():
 
 def test_zoneinfo_is_what_the_compiler_takes():
     assert isinstance(PARIS, zoneinfo.ZoneInfo)
+
+
+HOSTILE_VALUES = [
+    None, "", " ", "NaN", "Infinity", "2024-02-30", "2024-1-1", "0000-01-01", "99999-01-01", "2024-02-30T10:00:00Z",
+    "2024-01-01T25:00:00Z", "2024-01-01T10:00:00+99:00", "2024-01-01T10:00:00 Europe/Paris", "10", "true",
+    1e308, -1e308, 0.1, 10**30, True, False, [1, "a"], {"nested": {"deeper": [None]}},
+]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_no_stored_value_makes_any_operator_fail():
+    from .conftest import CATALOGUE
+
+    for value in HOSTILE_VALUES:
+        make_customer(attributes={key: value for key in ("tier", "score", "vip", "renewal", "last_login", "free")})
+    conditions = []
+    samples = {
+        "text": "a", "number": 1, "boolean": True, "json": "a",
+        "date": "2024-01-01", "datetime": "2024-01-01",
+    }  # fmt: skip
+    operators = {
+        "text": ["eq", "in", "contains", "starts_with", "ends_with"],
+        "number": ["eq", "in", "gt", "between"],
+        "boolean": ["eq", "is_true", "is_false"],
+        "json": ["eq", "in", "contains", "gt", "between", "is_true"],
+        "date": ["before", "on", "between", "within_last", "more_than_ago", "anniversary_within_next"],
+        "datetime": ["after", "on", "between", "within_next", "more_than_ago"],
+    }
+    types = {"tier": "text", "score": "number", "vip": "boolean", "renewal": "date", "last_login": "datetime"}
+    for key, type_ in {**types, "free": "json"}.items():
+        for op in operators[type_]:
+            sample = samples[type_]
+            value = {
+                "in": [sample],
+                "gt": 1,
+                "between": [sample, sample] if type_ in ("date", "datetime") else [0, 1],
+                "within_last": {"days": 3},
+                "within_next": {"days": 3},
+                "more_than_ago": {"days": 3},
+                "anniversary_within_next": {"days": 3},
+                "is_true": None,
+                "is_false": None,
+            }.get(op, sample)
+            condition = {"field": f"attributes.{key}", "op": op}
+            if value is not None:
+                condition["value"] = value
+            conditions.append(condition)
+    for rule in ({"any": conditions}, {"not": {"all": conditions}}):
+        assert_valid = validate_rules(rule, catalogue=CATALOGUE, group_exists=lambda gid: True)
+        assert assert_valid == []
+        matching_ids(rule)  # must simply run
