@@ -10,3 +10,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("customer_groups")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Housekeeping that beat runs for every group; each group's own refresh schedule is a PeriodicTask
+# that groups.schedules keeps in step with the group.
+app.conf.beat_schedule = {
+    "groups.apply_due_activations": {"task": "groups.apply_due_activations", "schedule": 60.0},
+    "groups.reset_stuck_runs": {"task": "groups.reset_stuck_runs", "schedule": 300.0},
+    "groups.record_daily_sizes": {"task": "groups.record_daily_sizes", "schedule": 3600.0},
+}

@@ -6,4 +6,4 @@ class GroupsConfig(AppConfig):
     verbose_name = "Customer groups"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (listens to customer writes)
+        from . import receivers, schedules  # noqa: F401  (customer writes; group saves keep beat in step)

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import engine
+from . import engine, health, schedules
 from .models import CustomerGroup, MembershipChange, Reason, RefreshRun, SizeSnapshot
 from .rules import Catalogue, ensure_valid_rules, rule_dependencies
 
@@ -33,8 +33,8 @@ def refresh(
             group=group, reason=reason, initiated_by=initiated_by, rule_version=group.rule_version
         )
     group.refresh_from_db()
-    if group.kind != CustomerGroup.Kind.DYNAMIC or (not group.is_active and reason != Reason.DEACTIVATION):
-        why = "manual groups change only by hand" if group.is_dynamic is False else "the group is inactive"
+    if not group.is_dynamic or (not group.is_active and reason != Reason.DEACTIVATION):
+        why = "the group is inactive" if group.is_dynamic else "manual groups change only by hand"
         _finish(run, RefreshRun.Status.SKIPPED, error=f"Skipped: {why}.")
         return run
     RefreshRun.objects.filter(pk=run.pk).update(
@@ -45,21 +45,14 @@ def refresh(
         outcome = engine.evaluate([group], None, now, reason=reason, run_id=run.pk)
         _propagate(group, outcome, now)
     except Exception as exc:
-        _finish(run, RefreshRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}", started=started)
-        CustomerGroup.objects.filter(pk=group.pk).update(
-            last_run_status=CustomerGroup.RunStatus.FAILED,
-            last_error=f"{type(exc).__name__}: {exc}",
-            failure_count=F("failure_count") + 1,
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        _finish(run, RefreshRun.Status.FAILED, error=error, started=started)
+        health.record_failure(group, error)
         raise
     run.added, run.removed = outcome.added[group.pk], outcome.removed[group.pk]
     _finish(run, RefreshRun.Status.SUCCEEDED, started=started)
-    CustomerGroup.objects.filter(pk=group.pk).update(
-        last_refreshed_at=run.finished_at,
-        last_run_status=CustomerGroup.RunStatus.SUCCEEDED,
-        last_error="",
-        failure_count=0,
-    )
+    CustomerGroup.objects.filter(pk=group.pk).update(last_refreshed_at=run.finished_at)
+    health.record_success(group)
     record_size(group, run=run)
     return run
 
@@ -103,6 +96,7 @@ def set_active(group: CustomerGroup, active: bool, *, initiated_by=None) -> Refr
         deactivate_at=None if not active else F("deactivate_at"),
     )
     group.refresh_from_db()
+    schedules.sync_schedule(group)  # update() sends no signal; an inactive group's schedule pauses
     if not group.is_dynamic:
         return None
     reason = Reason.ACTIVATION if active else Reason.DEACTIVATION
@@ -126,6 +120,14 @@ def members_at(group: CustomerGroup, at: datetime) -> list[int]:
             [group.pk, at],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def record_daily_sizes(now: datetime | None = None) -> int:
+    """Today's size snapshot for every group, so the trend also covers days without a run."""
+    groups = list(CustomerGroup.objects.all())
+    for group in groups:
+        record_size(group, now=now)
+    return len(groups)
 
 
 def record_size(group: CustomerGroup, *, run: RefreshRun | None = None, now: datetime | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import health, schedules, services
 from .models import CustomerGroup, Reason, RefreshRun
 
 
@@ -15,3 +15,23 @@ def refresh_group(group_id: int, reason: str = Reason.MANUAL_REFRESH, run_id: in
         return
     run = RefreshRun.objects.filter(pk=run_id).first() if run_id else None
     services.refresh(group, reason=reason, run=run)
+
+
+@shared_task(name="groups.refresh_scheduled")
+def refresh_scheduled(group_id: int, attempt: int = 0) -> None:
+    schedules.run_scheduled(group_id, attempt=attempt)
+
+
+@shared_task(name="groups.apply_due_activations")
+def apply_due_activations() -> None:
+    health.apply_due_activations()
+
+
+@shared_task(name="groups.reset_stuck_runs")
+def reset_stuck_runs() -> None:
+    health.reset_stuck_runs()
+
+
+@shared_task(name="groups.record_daily_sizes")
+def record_daily_sizes() -> None:
+    services.record_daily_sizes()
