@@ -1,6 +1,7 @@
 """Customers, their accounts (households, businesses), their events and the attribute catalogue."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Lower
@@ -152,3 +153,40 @@ class AttributeDefinition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity}.attributes.{self.key} ({self.type})"
+
+
+class CustomerImport(models.Model):
+    """A CSV import run in the background: the file, the choices made, progress and the report.
+
+    The file is kept on the row (not on disk) so any worker machine can run the import; it is
+    cleared once the import has finished.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Waiting for the column mapping"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Imported"
+        REJECTED = "rejected", "Nothing imported (bad rows)"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    file_name = models.CharField(max_length=255, blank=True, default="")
+    data = models.BinaryField(blank=True, default=b"")
+    header = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=list, blank=True, help_text='[{"column", "target", "type"}]')
+    skip_bad_rows = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    rows_total = models.PositiveIntegerField(default=0, help_text="Lines in the file, less the header.")
+    rows_read = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.file_name}): {self.get_status_display()}"

@@ -1,0 +1,392 @@
+"""CSV import of customers: map columns to fields and attributes, check every row, then upsert set-based.
+
+Every row is checked against the fields and the attribute catalogue while it is copied into a
+temporary table; nothing reaches the customers table until the whole file has been read. With any
+bad row the import stops there and reports every bad row (line, column, reason), unless staff chose
+to skip bad rows. Good rows are then matched (external_id, else email ignoring case) and written
+with one UPDATE ... FROM and one INSERT ... SELECT, and the groups evaluate all imported customers
+once, after commit, with the reason "import".
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+
+from .attributes import KEY_RE
+from .models import AttributeDefinition, Customer
+from .signals import announce, announcing_as
+
+# The built-in fields an import may write, and their kind.
+TEXT_FIELDS = ("external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
+               "signup_source")  # fmt: skip
+BOOLEAN_FIELDS = ("email_consent", "sms_consent")
+FIELDS = (*TEXT_FIELDS, "birthdate", *BOOLEAN_FIELDS)
+ATTRIBUTE_PREFIX = "attributes."
+ATTRIBUTE_TYPES = tuple(AttributeDefinition.Type.values)
+MAX_REPORTED_ERRORS = 1000
+BATCH_ROWS = 5000
+MAPPING_RE = re.compile(r"^(?P<column>.+?)=(?P<target>[^=:]+?)(?::(?P<type>[a-z]+))?$")
+
+
+class ImportInvalid(ValueError):
+    """The mapping or the file as a whole cannot be imported (not one bad row: those are reported)."""
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """One CSV column and where it goes: a built-in field or `attributes.<key>`; `type` declares a new
+    attribute (text, number, boolean, date, datetime)."""
+
+    column: str
+    target: str
+    type: str | None = None
+
+    @property
+    def attribute_key(self) -> str | None:
+        return self.target[len(ATTRIBUTE_PREFIX):] if self.target.startswith(ATTRIBUTE_PREFIX) else None
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    bad_rows: int = 0
+    created: int = 0
+    updated: int = 0
+    imported: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    declared_attributes: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.bad_rows if self.imported else self.rows
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "skipped": self.skipped}
+
+    def summary(self) -> str:
+        if not self.imported:
+            return (f"Nothing imported: {self.bad_rows} of {self.rows} rows have problems. Fix them, or choose to "
+                    "skip bad rows.")  # fmt: skip
+        skipped = f", {self.bad_rows} bad rows skipped" if self.bad_rows else ""
+        return f"Imported {self.rows - self.bad_rows} rows: {self.created} created, {self.updated} updated{skipped}."
+
+
+def parse_mapping(specs: Iterable[str]) -> list[ColumnMap]:
+    """`["Email=email", "Tier=attributes.tier:text"]` as column maps; ImportInvalid says which is wrong."""
+    mapping = []
+    for spec in specs:
+        match = MAPPING_RE.match(spec.strip())
+        if match is None:
+            raise ImportInvalid(f"cannot read the mapping {spec!r}; write COLUMN=FIELD or COLUMN=attributes.KEY:TYPE")
+        mapping.append(ColumnMap(match["column"].strip(), match["target"].strip(), match["type"]))
+    return mapping
+
+
+def guess_mapping(header: Iterable[str]) -> list[ColumnMap]:
+    """Columns named like a field ("Email", "first name") or `attributes.<key>` map to it."""
+    mapping = []
+    for column in header:
+        name = column.strip().lower().replace(" ", "_").replace("-", "_")
+        if name in FIELDS:
+            mapping.append(ColumnMap(column, name))
+        elif name.startswith(ATTRIBUTE_PREFIX) and KEY_RE.match(column.strip()[len(ATTRIBUTE_PREFIX):]):
+            mapping.append(ColumnMap(column, ATTRIBUTE_PREFIX + column.strip()[len(ATTRIBUTE_PREFIX):]))
+    return mapping
+
+
+def read_header(data: bytes) -> list[str]:
+    """The column names of a CSV file's first line."""
+    reader = csv.reader(io.StringIO(data[:65536].decode("utf-8-sig", errors="replace")))
+    return next(reader, [])
+
+
+class _RowChecker:
+    """Turns one CSV record into the values to write, listing each cell that does not fit."""
+
+    def __init__(self, mapping: list[ColumnMap], types: dict[str, str]) -> None:
+        self.mapping = mapping
+        self.types = types
+        self.lengths = {name: Customer._meta.get_field(name).max_length for name in TEXT_FIELDS}
+
+    def check(self, record: dict[str, str], line: int) -> tuple[dict[str, Any], list[RowError]]:
+        from groups.rules.fields import coerce_attribute_value
+
+        values: dict[str, Any] = {}
+        attributes: dict[str, Any] = {}
+        errors: list[RowError] = []
+        for item in self.mapping:
+            raw = (record.get(item.column) or "").strip()
+            if raw == "":
+                continue  # an empty cell leaves what we know alone
+            key = item.attribute_key
+            try:
+                if key is not None:
+                    type_ = self.types.get(key)
+                    attributes[key] = coerce_attribute_value(type_, raw) if type_ else raw
+                else:
+                    values[item.target] = self._field(item.target, raw)
+            except (ValueError, ValidationError) as exc:
+                reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                errors.append(RowError(line, item.column, reason))
+        if not values.get("external_id") and not values.get("email") and not errors:
+            errors.append(RowError(line, self._match_column(), "needs an external_id or an email to match a customer"))
+        if attributes:
+            values["attributes"] = attributes
+        return values, errors
+
+    def _field(self, name: str, raw: str) -> Any:
+        from groups.rules.fields import coerce_attribute_value
+
+        if name in TEXT_FIELDS:
+            if len(raw) > self.lengths[name]:
+                raise ValueError(f"{name} is at most {self.lengths[name]} characters, got {len(raw)}")
+            if name == "email":
+                validate_email(raw)
+            return raw
+        if name == "birthdate":
+            try:
+                return dt.date.fromisoformat(raw).isoformat() if len(raw) == 10 else _bad_date(raw)
+            except ValueError:
+                return _bad_date(raw)
+        return coerce_attribute_value("boolean", raw)
+
+    def _match_column(self) -> str:
+        for item in self.mapping:
+            if item.target in ("external_id", "email"):
+                return item.column
+        return ""
+
+
+def _bad_date(raw: str):
+    raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
+
+
+def check_mapping(mapping: list[ColumnMap], header: list[str], types: dict[str, str]) -> dict[str, str]:
+    """Problems with the mapping as a whole raise ImportInvalid; returns the new attributes to declare."""
+    problems = []
+    new_types: dict[str, str] = {}
+    targets = [m.target for m in mapping]
+    for item in mapping:
+        if item.column not in header:
+            problems.append(f"column {item.column!r} is not in the file (its columns: {', '.join(header)})")
+        key = item.attribute_key
+        if key is None:
+            if item.target not in FIELDS:
+                problems.append(f"{item.column!r} maps to unknown field {item.target!r}; fields: {', '.join(FIELDS)}, "
+                                "or attributes.<key>")  # fmt: skip
+            if item.type:
+                problems.append(f"{item.column!r}: only a new attribute takes a type, not the field {item.target!r}")
+            continue
+        if not KEY_RE.match(key):
+            problems.append(f"{item.column!r}: attribute keys are 1 to 100 letters, digits, _ or -, not {key!r}")
+        elif item.type:
+            if item.type not in ATTRIBUTE_TYPES:
+                problems.append(f"{item.column!r}: unknown attribute type {item.type!r}; "
+                                f"types: {', '.join(ATTRIBUTE_TYPES)}")  # fmt: skip
+            elif key in types and types[key] != item.type:
+                problems.append(f"{item.column!r}: attribute {key!r} is already declared as {types[key]}, "
+                                f"not {item.type}")  # fmt: skip
+            elif key not in types:
+                new_types[key] = item.type
+    for target in set(targets):
+        if targets.count(target) > 1:
+            problems.append(f"more than one column maps to {target!r}")
+    if "external_id" not in targets and "email" not in targets:
+        problems.append("map a column to external_id or to email, so rows can be matched to customers")
+    if problems:
+        raise ImportInvalid("; ".join(problems))
+    return new_types
+
+
+class _Abandon(Exception):
+    """Bad rows and no permission to skip them: roll back the staged rows."""
+
+
+def import_customers(
+    stream: IO[bytes] | IO[str],
+    mapping: list[ColumnMap] | None = None,
+    *,
+    skip_bad_rows: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a CSV file of customers (UTF-8, with or without BOM, header on the first line).
+
+    `mapping` None maps columns named like fields. Raises ImportInvalid for a mapping that cannot
+    work; bad rows are reported, not raised. `progress(rows_read)` is called every few thousand rows.
+    """
+    reader = csv.DictReader(_text(stream))
+    try:
+        header = [h for h in (reader.fieldnames or []) if h is not None]
+    except UnicodeDecodeError as exc:
+        raise ImportInvalid(f"the file is not UTF-8 text (save it as CSV UTF-8): {exc.reason}") from exc
+    if not header:
+        raise ImportInvalid("the file is empty: the first line must name the columns")
+    mapping = mapping if mapping is not None else guess_mapping(header)
+    types = dict(AttributeDefinition.objects.filter(entity="customer").values_list("key", "type"))
+    new_types = check_mapping(mapping, header, types)
+    checker = _RowChecker(mapping, {**types, **new_types})
+    report = ImportReport(declared_attributes=sorted(new_types))
+    try:
+        with transaction.atomic(), announcing_as("import"):
+            _stage(reader, checker, report, progress)
+            if report.bad_rows and not skip_bad_rows:
+                raise _Abandon
+            AttributeDefinition.objects.bulk_create(
+                [AttributeDefinition(key=k, type=t, entity="customer") for k, t in new_types.items()]
+            )
+            ids, report.created, report.updated = _upsert()
+            report.imported = True
+            announce(ids, reason="import")
+    except _Abandon:
+        pass
+    return report
+
+
+def _text(stream: IO[bytes] | IO[str]) -> Iterator[str]:
+    if isinstance(stream, io.TextIOBase):
+        return stream
+    # utf-8-sig drops a spreadsheet's byte order mark; a bad byte is an error, never silently replaced.
+    return codecs.getreader("utf-8-sig")(stream)
+
+
+STAGE_COLUMNS = ("line", *TEXT_FIELDS, "birthdate", *BOOLEAN_FIELDS, "attributes")
+
+
+def _stage(reader: csv.DictReader, checker: _RowChecker, report: ImportReport, progress) -> None:
+    """Check every row and COPY the good ones into a temporary table (gone at commit or rollback).
+
+    Rows are copied in batches, so memory stays bounded and progress can be told between batches
+    (the connection is busy while a COPY is open).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE TEMPORARY TABLE customer_import (
+                line integer NOT NULL, {", ".join(f"{name} text" for name in TEXT_FIELDS)},
+                birthdate date, email_consent boolean, sms_consent boolean, attributes jsonb,
+                customer_id bigint
+            ) ON COMMIT DROP
+            """
+        )
+        batch: list[list] = []
+        try:
+            for record in reader:
+                report.rows += 1
+                line = reader.line_num
+                if None in record:
+                    report.bad_rows += 1
+                    _note(report, RowError(line, "", "more cells than the header has columns"))
+                    continue
+                values, errors = checker.check(record, line)
+                if errors:
+                    report.bad_rows += 1
+                    for error in errors:
+                        _note(report, error)
+                    continue
+                attributes = values.get("attributes")
+                batch.append([line, *(values.get(name) for name in STAGE_COLUMNS[1:-1]),
+                              json.dumps(attributes) if attributes else None])  # fmt: skip
+                if len(batch) >= BATCH_ROWS:
+                    _copy(cursor, batch)
+                    if progress is not None:
+                        progress(report.rows)
+        except UnicodeDecodeError as exc:
+            raise ImportInvalid(f"the file is not UTF-8 text (near line {reader.line_num + 1}): {exc.reason}") from exc
+        except csv.Error as exc:
+            raise ImportInvalid(f"line {reader.line_num}: {exc}") from exc
+        _copy(cursor, batch)
+    if progress is not None:
+        progress(report.rows)
+
+
+def _copy(cursor, batch: list[list]) -> None:
+    if batch:
+        with cursor.copy(f"COPY customer_import ({', '.join(STAGE_COLUMNS)}) FROM STDIN") as copy:
+            for row in batch:
+                copy.write_row(row)
+        batch.clear()
+
+
+def _note(report: ImportReport, error: RowError) -> None:
+    if len(report.errors) < MAX_REPORTED_ERRORS:
+        report.errors.append(error)
+
+
+def _upsert() -> tuple[list[int], int, int]:
+    """Match staged rows to customers, update the matched, insert the rest; the ids written and counts."""
+    set_text = ", ".join(f"{name} = COALESCE(t.{name}, c.{name})" for name in TEXT_FIELDS)
+    insert_text = ", ".join(f"COALESCE(t.{name}, '')" for name in TEXT_FIELDS if name != "external_id")
+    text_columns = ", ".join(name for name in TEXT_FIELDS if name != "external_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            -- The same customer twice in one file: the last row wins.
+            DELETE FROM customer_import t USING (
+                SELECT line, row_number() OVER (
+                    PARTITION BY COALESCE('x:' || external_id, 'e:' || lower(email)) ORDER BY line DESC) AS nth
+                FROM customer_import
+            ) seen
+            WHERE seen.line = t.line AND seen.nth > 1;
+            UPDATE customer_import t SET customer_id = c.id
+            FROM customers_customer c WHERE t.external_id IS NOT NULL AND c.external_id = t.external_id;
+            -- Else by email, ignoring case (served by the lower(email) index); with a new external_id,
+            -- only a customer without one of its own (a web sign-up later seen at the till).
+            UPDATE customer_import t SET customer_id = (
+                SELECT c.id FROM customers_customer c
+                WHERE lower(c.email) = lower(t.email) AND (t.external_id IS NULL OR c.external_id IS NULL)
+                ORDER BY c.id LIMIT 1
+            )
+            WHERE t.customer_id IS NULL AND t.email IS NOT NULL;
+            DELETE FROM customer_import t USING (
+                SELECT line, row_number() OVER (PARTITION BY customer_id ORDER BY line DESC) AS nth
+                FROM customer_import WHERE customer_id IS NOT NULL
+            ) seen
+            WHERE seen.line = t.line AND seen.nth > 1;
+            ANALYZE customer_import;
+            """
+        )
+        cursor.execute(
+            f"""
+            UPDATE customers_customer c SET {set_text},
+                birthdate = COALESCE(t.birthdate, c.birthdate),
+                email_consent = COALESCE(t.email_consent, c.email_consent),
+                sms_consent = COALESCE(t.sms_consent, c.sms_consent),
+                attributes = c.attributes || COALESCE(t.attributes, '{{}}'::jsonb),
+                updated_at = statement_timestamp()
+            FROM customer_import t WHERE c.id = t.customer_id
+            RETURNING c.id
+            """  # noqa: S608 - column names are ours
+        )
+        updated = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"""
+            INSERT INTO customers_customer (external_id, {text_columns}, birthdate, email_consent, sms_consent,
+                                            attributes, created_at, updated_at)
+            SELECT t.external_id, {insert_text}, t.birthdate, COALESCE(t.email_consent, false),
+                   COALESCE(t.sms_consent, false), COALESCE(t.attributes, '{{}}'::jsonb),
+                   statement_timestamp(), statement_timestamp()
+            FROM customer_import t WHERE t.customer_id IS NULL ORDER BY t.line
+            RETURNING id
+            """  # noqa: S608 - column names are ours
+        )
+        created = [row[0] for row in cursor.fetchall()]
+    return updated + created, len(created), len(updated)
