@@ -35,6 +35,12 @@ def prepare_database() -> None:
     call_command("seed_demo", if_empty=True)
 
 
+def manage_py() -> str:
+    """How to call manage.py with this interpreter, as the person would type it from the project."""
+    python = Path(sys.executable)
+    return f"{python.relative_to(BASE_DIR) if python.is_relative_to(BASE_DIR) else python} manage.py"
+
+
 def ensure_admin_user() -> list[str]:
     """Create the first superuser; its password is shown this once and stored only as a hash."""
     from django.contrib.auth import get_user_model
@@ -43,7 +49,7 @@ def ensure_admin_user() -> list[str]:
     if users.objects.filter(is_superuser=True).exists():
         return [
             "Sign in with your administrator account.",
-            "Forgot the password? python manage.py changepassword <username>",
+            f"Forgot the password? {manage_py()} changepassword <username>",
         ]
     if users.objects.filter(username=ADMIN_USERNAME).exists():
         return [f"A user named {ADMIN_USERNAME!r} exists but is not a superuser: python manage.py createsuperuser."]

@@ -10,6 +10,7 @@ from django.db.models import Count
 
 from customers.models import Account, AccountMembership, AttributeDefinition, Customer, Event
 from groups.models import CustomerGroup
+from groups.rules import Catalogue, validate_rules
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +73,9 @@ def test_seed_demo_creates_the_example_groups_with_rules_in_the_rule_language():
 
     groups = {group.name: group for group in CustomerGroup.objects.all()}
     assert set(EXAMPLE_GROUPS) <= set(groups)
+    catalogue = Catalogue.load()
+    for group in CustomerGroup.objects.filter(kind="dynamic"):
+        assert validate_rules(group.rules, catalogue=catalogue, group_id=group.pk) == [], group.name
     assert CustomerGroup.objects.filter(kind="manual").exists()
     for group in groups.values():
         if group.kind == "manual":

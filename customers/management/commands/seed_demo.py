@@ -32,7 +32,7 @@ class Command(BaseCommand):
         existing = f"{Customer.objects.count()} customers and {Account.objects.count()} accounts"
         if Customer.objects.exists() or Account.objects.exists():
             if if_empty:
-                self.stdout.write(f"Demo data not loaded: the database already has {existing}.")
+                self.stdout.write(f"Demo data skipped: the database already has {existing}.")
                 return
             raise CommandError(
                 f"The database already has {existing}; seed_demo only fills an empty database "
