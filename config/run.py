@@ -163,7 +163,7 @@ def stop_embedded_postgres() -> None:
     from config.embedded import stop
     from config.env import env_str
 
-    # Read VAR_DIR as settings do, without settings: they may be the thing that failed.
+    # Read VAR_DIR as settings do, without loading them: they may be what failed.
     var_dir = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
     if stop(var_dir):
         print("Embedded PostgreSQL stopped.")
