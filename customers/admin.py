@@ -32,6 +32,11 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def get_urls(self):
+        from . import admin_import  # the CSV import page lives in its own module
+
+        return admin_import.urls(self) + super().get_urls()
+
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
