@@ -52,7 +52,7 @@ def ensure_admin_user() -> list[str]:
             f"Forgot the password? {manage_py()} changepassword <username>",
         ]
     if users.objects.filter(username=ADMIN_USERNAME).exists():
-        return [f"A user named {ADMIN_USERNAME!r} exists but is not a superuser: python manage.py createsuperuser."]
+        return [f"A user named {ADMIN_USERNAME!r} exists but is not a superuser: {manage_py()} createsuperuser"]
     password = secrets.token_urlsafe(12)
     users.objects.create_superuser(ADMIN_USERNAME, "", password)
     return [

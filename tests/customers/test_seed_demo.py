@@ -7,10 +7,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count
+from django_celery_beat.models import PeriodicTask
 
 from customers.models import Account, AccountMembership, AttributeDefinition, Customer, Event
 from groups.models import CustomerGroup
 from groups.rules import Catalogue, validate_rules
+from groups.schedules import group_schedule_errors, task_name
 
 pytestmark = pytest.mark.django_db
 
@@ -84,11 +86,14 @@ def test_seed_demo_creates_the_example_groups_with_rules_in_the_rule_language():
             assert len(set(condition) & CONDITION_KEYS) == 1, (group.name, condition)
             if "in_group" in condition:
                 assert CustomerGroup.objects.filter(pk=condition["in_group"]).exists()
+    for group in groups.values():
+        assert group_schedule_errors(group.refresh_mode, group.schedule, group.time_zone) == [], group.name
     for name in TIME_BASED:
         group = groups[name]
         assert group.refresh_mode == "events_and_schedule"
         assert group.schedule == {"frequency": "daily", "time": "06:00"}
         assert group.time_zone
+        assert PeriodicTask.objects.filter(name=task_name(group.pk), enabled=True).exists()
     assert groups["Staff"].refresh_mode == "events"
 
 

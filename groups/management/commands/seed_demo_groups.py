@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from groups import schedules
 from groups.models import CustomerGroup, Tag
 
 EVENTS = CustomerGroup.RefreshMode.EVENTS
@@ -103,5 +104,6 @@ class Command(BaseCommand):
                 },
             )
             group.tags.set([Tag.objects.get_or_create(name=name)[0] for name in definition["tags"]])
+            schedules.sync_schedule(group)  # beat's task for the scheduled ones
             slugs[group.slug] = group.pk
         self.stdout.write(f"{len(slugs)} example groups ready.")
