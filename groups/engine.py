@@ -214,7 +214,10 @@ def _diff_statement(groups, customer_ids, now, catalogue, reason, run_id) -> tup
     current_filter = "m.group_id = ANY(%s)"
     current_params: list = [group_ids]
     if customer_ids is not None:
-        current_filter += " AND m.customer_id IN (SELECT id FROM scope)"
+        # The ids again as an array (not the scope CTE), so even a generic plan reads the members
+        # through the (customer, group) index instead of every member of every group.
+        current_filter += " AND m.customer_id = ANY(%s::bigint[])"
+        current_params.append(list(customer_ids))
     scope_cte = "scope AS (SELECT unnest(%s::bigint[]) AS id)," if customer_ids is not None else ""
     sql = f"""
         WITH {scope_cte}
