@@ -245,6 +245,7 @@ class DemoData:
         self._event(customer, account_id, "purchase", occurred, amount, properties)
 
     def _event(self, customer, account_id, name, occurred, amount, properties) -> None:
+        occurred = min(occurred, self.now)  # a purchase minutes after a check-in just now
         self.events.append(
             {"customer_id": customer["id"], "account_id": account_id, "name": name, "occurred_at": occurred,
              "amount": amount, "properties": Jsonb(properties), "created_at": occurred}
