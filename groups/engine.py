@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import re
 import zoneinfo
 from collections import Counter
@@ -30,6 +31,8 @@ from django.utils import timezone
 
 from .models import CustomerGroup, Reason
 from .rules import Catalogue, compile_rules, rule_dependencies
+
+logger = logging.getLogger(__name__)
 
 # Event-path batches up to this size run as a prepared statement with a generic plan (planned once,
 # reused by every write); larger batches, such as an import, are planned for their actual size.
@@ -46,6 +49,7 @@ class Outcome:
     added: Counter = field(default_factory=Counter)
     removed: Counter = field(default_factory=Counter)
     changed_customers: dict[int, set[int]] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
 
     @property
     def total_added(self) -> int:
@@ -60,6 +64,7 @@ class Outcome:
         self.removed.update(other.removed)
         for group_id, ids in other.changed_customers.items():
             self.changed_customers.setdefault(group_id, set()).update(ids)
+        self.failed.update(other.failed)
 
 
 def group_zone(group: CustomerGroup) -> zoneinfo.ZoneInfo:
@@ -90,7 +95,10 @@ def evaluate(
         for group in dependency_order(groups):
             with transaction.atomic():
                 _lock_groups([group.pk], shared=False)
-                outcome.merge(_apply([group], None, now, catalogue, reason, run_id))
+                outcome.merge(_apply([group], None, {group.pk: condition_of(group, now, catalogue)}, reason, run_id))
+        return outcome
+    groups, conditions = _compilable(groups, now, catalogue, outcome)
+    if not groups:
         return outcome
     ids = sorted({int(i) for i in customer_ids})
     prepared = len(ids) <= PREPARED_BATCH
@@ -102,7 +110,7 @@ def evaluate(
                 cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
         for level in dependency_levels(groups):
-            outcome.merge(_apply(level, ids, now, catalogue, reason, run_id, prepared=prepared))
+            outcome.merge(_apply(level, ids, conditions, reason, run_id, prepared=prepared))
     return outcome
 
 
@@ -139,8 +147,8 @@ def dependency_order(groups: Sequence[CustomerGroup]) -> list[CustomerGroup]:
     return [g for level in dependency_levels(groups) for g in level]
 
 
-def _apply(groups, customer_ids, now, catalogue, reason, run_id, *, prepared: bool = False) -> Outcome:
-    sql, params = _diff_statement(groups, customer_ids, now, catalogue, reason, run_id)
+def _apply(groups, customer_ids, conditions, reason, run_id, *, prepared: bool = False) -> Outcome:
+    sql, params = _diff_statement(groups, customer_ids, conditions, reason, run_id)
     outcome = Outcome()
     with _preparing_cursor() if prepared else connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -185,7 +193,27 @@ def _preparing_cursor():
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _diff_statement(groups, customer_ids, now, catalogue, reason, run_id) -> tuple[str, list]:
+def condition_of(group: CustomerGroup, now: datetime, catalogue: Catalogue) -> tuple[str, list]:
+    """The SQL condition of a group's members; an inactive group holds nobody."""
+    if not group.is_active:
+        return "FALSE", []
+    return compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue, alias="c")
+
+
+def _compilable(groups: list[CustomerGroup], now: datetime, catalogue: Catalogue, outcome: Outcome):
+    """Leave out groups whose stored rules no longer compile (e.g. edited by hand in the database):
+    one broken group must not stop every customer write from updating all the other groups."""
+    conditions = {}
+    for group in groups:
+        try:
+            conditions[group.pk] = condition_of(group, now, catalogue)
+        except (ValueError, KeyError, TypeError) as exc:
+            outcome.failed[group.pk] = f"{type(exc).__name__}: {exc}"
+            logger.error("Group %s skipped on the event path: its rules do not compile: %s", group.pk, exc)
+    return [g for g in groups if g.pk in conditions], conditions
+
+
+def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[str, list]:
     """One statement: compute the target set, diff it with the stored membership, write both tables.
 
     The diff is a full join between the target set and the current members, so each side is read
@@ -198,12 +226,7 @@ def _diff_statement(groups, customer_ids, now, catalogue, reason, run_id) -> tup
         params.append(list(customer_ids))
     branches = []
     for group in groups:
-        if group.is_active:
-            condition, condition_params = compile_rules(
-                group.rules, now=now, tz=group_zone(group), catalogue=catalogue, alias="c"
-            )
-        else:
-            condition, condition_params = "FALSE", []
+        condition, condition_params = conditions[group.pk]
         branches.append(
             f"SELECT %s::bigint AS group_id, c.id AS customer_id FROM customers_customer c {scope} WHERE ({condition})"
         )

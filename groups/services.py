@@ -75,7 +75,13 @@ def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, group
 def evaluate_customers(customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None) -> engine.Outcome:
     """The event path: re-evaluate these customers in every active dynamic group."""
     groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
-    return engine.evaluate(groups, customer_ids, now, reason=reason)
+    outcome = engine.evaluate(groups, customer_ids, now, reason=reason)
+    for group_id, error in outcome.failed.items():
+        # Shown on the group; its next refresh records a failed run and the usual retries.
+        CustomerGroup.objects.filter(pk=group_id).update(
+            last_run_status=CustomerGroup.RunStatus.FAILED, last_error=error
+        )
+    return outcome
 
 
 def add_members(group: CustomerGroup, customer_ids: Iterable[int], *, initiated_by=None) -> int:

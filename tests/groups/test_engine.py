@@ -213,3 +213,16 @@ def test_event_path_statement_count_does_not_grow_with_groups():
             customer.save()
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_group_whose_stored_rules_do_not_compile_does_not_stop_customer_writes():
+    good = make_group("Customers", CUSTOMERS)
+    broken = make_group("Broken", NO_EMAIL)
+    # A hand edit in the database that skipped validation.
+    CustomerGroup.objects.filter(pk=broken.pk).update(rules={"field": "no_such_field", "op": "is_empty"})
+
+    customer = Customer.objects.create(email="a@example.com", role="customer")
+
+    assert members(good) == {customer.pk}
+    broken.refresh_from_db()
+    assert broken.last_run_status == "failed" and "no_such_field" in broken.last_error

@@ -36,9 +36,11 @@ class Command(BaseCommand):
                     run = services.refresh(item, reason=Reason.MANUAL_REFRESH)
                 except Exception as exc:  # one failing group must not stop the others; it is recorded on its run
                     failed += 1
-                    bar.write(f"{item.name}: failed: {exc}")
+                    bar.write(f"{item.name}: failed: {exc}", file=self.stdout)
                     continue
-                bar.write(f"{item.name}: +{run.added} -{run.removed} in {run.duration_ms} ms ({run.status})")
+                bar.write(
+                    f"{item.name}: +{run.added} -{run.removed} in {run.duration_ms} ms ({run.status})", file=self.stdout
+                )
         if failed:
             raise CommandError(f"{failed} of {len(ordered)} groups failed; see their processing history.")
         self.stdout.write(self.style.SUCCESS(f"Refreshed {len(ordered)} groups."))
