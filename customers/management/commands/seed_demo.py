@@ -49,4 +49,3 @@ class Command(BaseCommand):
                 call_command("seed_demo_groups", stdout=self.stdout)
         summary = ", ".join(f"{count} {name}" for name, count in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded in {time.monotonic() - started:.1f} s: {summary}."))
-        self.stdout.write("The groups' members are computed by the membership engine when the groups are refreshed.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from groups import schedules
-from groups.models import CustomerGroup, Tag
+from customers.models import Customer
+from groups import schedules, services
+from groups.models import CustomerGroup, Reason, Tag
 
 EVENTS = CustomerGroup.RefreshMode.EVENTS
 SCHEDULED = CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE
@@ -83,7 +84,7 @@ def _resolve_group_references(rule, slugs: dict[str, int]):
 
 
 class Command(BaseCommand):
-    help = "Create or update the example groups (matched by slug). Members come from the next refresh."
+    help = "Create or update the example groups (matched by slug) and refresh them."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -106,4 +107,9 @@ class Command(BaseCommand):
             group.tags.set([Tag.objects.get_or_create(name=name)[0] for name in definition["tags"]])
             schedules.sync_schedule(group)  # beat's task for the scheduled ones
             slugs[group.slug] = group.pk
-        self.stdout.write(f"{len(slugs)} example groups ready.")
+        # A few hand-picked members for the manual group, then every dynamic group computes its own.
+        panel = CustomerGroup.objects.get(slug="tasting-panel")
+        services.add_members(panel, Customer.objects.order_by("id").values_list("id", flat=True)[:12])
+        runs = services.refresh_all(reason=Reason.MANUAL_REFRESH)
+        members = sum(run.added for run in runs)
+        self.stdout.write(f"{len(slugs)} example groups ready, {members} memberships computed.")
