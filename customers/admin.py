@@ -6,6 +6,8 @@ from django.contrib import admin
 
 from .models import Account, AccountMembership, AttributeDefinition, Customer, Event
 
+RECENT_EVENTS = 50
+
 
 class AccountMembershipInline(admin.TabularInline):
     model = AccountMembership
@@ -14,6 +16,18 @@ class AccountMembershipInline(admin.TabularInline):
     raw_id_fields = ["customer"]
     fields = ["customer", "role", "created_at"]
     readonly_fields = ["created_at"]
+
+
+class CustomerAccountInline(admin.TabularInline):
+    """The households and business accounts a customer belongs to, on the customer's page."""
+
+    model = AccountMembership
+    extra = 0
+    raw_id_fields = ["account"]
+    fields = ["account", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    verbose_name = "account"
+    verbose_name_plural = "Accounts (households and businesses)"
 
 
 @admin.register(Customer)
@@ -31,6 +45,16 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Custom attributes", {"fields": ["attributes"]}),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
+    inlines = [CustomerAccountInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The latest events as a read-only table: an inline of every event would not load for a regular.
+        context = {**(extra_context or {})}
+        if object_id and object_id.isdigit() and request.user.has_perm("customers.view_event"):
+            events = Event.objects.filter(customer_id=int(object_id)).order_by("-occurred_at")
+            context["recent_events"] = events[:RECENT_EVENTS]
+            context["event_count"] = events.count()
+        return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self):
         from . import admin_import  # the CSV import page lives in its own module

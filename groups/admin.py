@@ -1,10 +1,27 @@
-"""Back-office pages for groups: simple registrations until the group admin is built."""
+"""Back-office pages for groups: the group list, the group page with its tabs, and read-only history and runs."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from datetime import timedelta
 
-from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, Tag
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from customers.models import Customer
+
+from . import admin_tabs, admin_views, charts, exports, schedules, services
+from .forms import CustomerGroupForm
+from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot, Tag
+
+SPARKLINE_DAYS = 30
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,16 +37,268 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RunStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("ok", "Succeeded"), ("failing", "Failed or failing"), ("never", "Never run"),
+                ("inactive", "Inactive")]  # fmt: skip
+
+    def queryset(self, request, queryset):
+        if self.value() == "ok":
+            return queryset.filter(last_run_status=CustomerGroup.RunStatus.SUCCEEDED)
+        if self.value() == "failing":
+            return queryset.filter(
+                last_run_status__in=[CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING]
+            )
+        if self.value() == "never":
+            return queryset.filter(last_run_status="")
+        if self.value() == "inactive":
+            return queryset.filter(is_active=False)
+        return queryset
+
+
 @admin.register(CustomerGroup)
 class CustomerGroupAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "refresh_mode", "is_active", "member_count", "last_refreshed_at",
-                    "last_run_status"]  # fmt: skip
-    list_filter = ["kind", "refresh_mode", "is_active", "tags"]
-    search_fields = ["name", "slug", "description"]
+    form = CustomerGroupForm
+    list_display = ["name", "kind_short", "is_active", "member_count", "trend", "refresh_mode", "last_refreshed",
+                    "next_run", "tag_list", "sync"]  # fmt: skip
+    list_display_links = ["name"]
+    list_filter = ["tags", "kind", RunStatusFilter, "refresh_mode", "is_active"]
+    search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["tags"]
-    readonly_fields = ["member_count", "last_refreshed_at", "last_scheduled_run_at", "last_run_status",
-                       "last_error", "failure_count", "created_at", "updated_at"]  # fmt: skip
+    actions = ["refresh_groups", "activate_groups", "deactivate_groups", "duplicate_groups", "export_groups",
+               "delete_groups"]  # fmt: skip
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "kind", "tags"]}),
+        ("Rules", {"fields": ["rules"], "description": "Who belongs to the group. Manual groups have no rules."}),
+        (
+            "Refresh",
+            {
+                "fields": [
+                    "refresh_mode",
+                    "schedule_frequency",
+                    "schedule_time",
+                    "schedule_minute",
+                    "schedule_weekdays",
+                    "schedule_day",
+                    "schedule_cron",
+                    "time_zone",
+                ]
+            },
+        ),  # fmt: skip
+        ("Activation", {"fields": ["is_active", "activate_at", "deactivate_at"]}),
+        ("Sync to other apps", {"fields": ["sync_enabled"]}),
+    ]
+
+    # --- the list ----------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(days=SPARKLINE_DAYS)
+        daily = SizeSnapshot.objects.filter(kind=SizeSnapshot.Kind.DAILY, taken_at__gte=since).order_by("taken_at")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("tags", Prefetch("size_snapshots", queryset=daily, to_attr="recent_sizes"))
+        )
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_short(self, group: CustomerGroup) -> str:
+        return "Dynamic" if group.is_dynamic else "Manual"
+
+    @admin.display(description=f"Trend ({SPARKLINE_DAYS} days)")
+    def trend(self, group: CustomerGroup):
+        return charts.sparkline(admin_tabs.recent_sizes(group))
+
+    @admin.display(description="Last refreshed", ordering="last_refreshed_at")
+    def last_refreshed(self, group: CustomerGroup):
+        when = (
+            timezone.localtime(group.last_refreshed_at).strftime("%Y-%m-%d %H:%M") if group.last_refreshed_at else "—"
+        )
+        status = group.last_run_status
+        if status in (CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING):
+            # Failures stand out: red, with the error one hover away.
+            return format_html('{}<br><strong class="run-failed" title="{}">✖ {}</strong>', when, group.last_error,
+                               group.get_last_run_status_display())  # fmt: skip
+        if status == CustomerGroup.RunStatus.SUCCEEDED:
+            return format_html('{}<br><span class="run-ok">✔ Succeeded</span>', when)
+        return when
+
+    @admin.display(description="Next run")
+    def next_run(self, group: CustomerGroup) -> str:
+        if not group.is_active:
+            return "Inactive"
+        upcoming = schedules.next_runs(group, 1)
+        return upcoming[0].strftime("%Y-%m-%d %H:%M %Z") if upcoming else "On events"
+
+    @admin.display(description="Tags")
+    def tag_list(self, group: CustomerGroup):
+        return format_html_join(" ", '<span class="group-tag">{}</span>', ((t.name,) for t in group.tags.all()))
+
+    @admin.display(description="Sync")
+    def sync(self, group: CustomerGroup) -> str:
+        return "On (no connected apps)" if group.sync_enabled else "Off"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_refresh": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    # --- actions -----------------------------------------------------------------------------------
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # replaced by delete_groups, which says what deletion removes
+        return actions
+
+    @admin.action(description="Refresh selected groups", permissions=["change"])
+    def refresh_groups(self, request, queryset):
+        dynamic = [g for g in queryset if g.is_dynamic]
+        for group in dynamic:
+            admin_views.queue_refresh(group, request.user)
+        skipped = len(queryset) - len(dynamic)
+        note = f" ({skipped} manual groups skipped: they change only by hand)" if skipped else ""
+        self.message_user(request, f"Refresh queued for {len(dynamic)} groups{note}.")
+
+    @admin.action(description="Activate selected groups", permissions=["change"])
+    def activate_groups(self, request, queryset):
+        changed = [g for g in queryset if not g.is_active]
+        for group in changed:
+            services.set_active(group, True, initiated_by=request.user)
+        self.message_user(request, f"{len(changed)} groups activated.")
+
+    @admin.action(description="Deactivate selected groups", permissions=["change"])
+    def deactivate_groups(self, request, queryset):
+        changed = [g for g in queryset if g.is_active]
+        for group in changed:
+            services.set_active(group, False, initiated_by=request.user)
+        self.message_user(request, f"{len(changed)} groups deactivated; they hold no members until activated.")
+
+    @admin.action(description="Duplicate selected groups", permissions=["add"])
+    def duplicate_groups(self, request, queryset):
+        copies = [admin_views.duplicate_group(group, request.user) for group in queryset]
+        self.message_user(request, f"{len(copies)} groups duplicated: " + ", ".join(c.name for c in copies) + ".")
+
+    @admin.action(description="Export members of selected groups as CSV", permissions=["view"])
+    def export_groups(self, request, queryset):
+        groups = list(queryset)
+        if len(groups) == 1:
+            return exports.export_response(groups[0])
+        # Several groups: each customer once, whichever of the groups they are in.
+        customers = Customer.objects.filter(group_memberships__group__in=groups).distinct()
+        return exports.export_response(customers, filename="groups.csv")
+
+    @admin.action(description="Delete selected groups", permissions=["delete"])
+    def delete_groups(self, request, queryset):
+        return self._delete_confirmation(request, list(queryset), from_action=True)
+
+    def _delete_confirmation(self, request, groups: list[CustomerGroup], *, from_action: bool):
+        """Like Django's delete_selected: a summary of what goes, then the same POST with "post"=yes deletes."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        if request.POST.get("post") == "yes":
+            names = ", ".join(g.name for g in groups)
+            with transaction.atomic():
+                for group in groups:
+                    self.log_deletion(request, group, str(group))
+                CustomerGroup.objects.filter(pk__in=[g.pk for g in groups]).delete()
+            self.message_user(request, f"Deleted {len(groups)} groups: {names}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:groups_customergroup_changelist"))
+        ids = [g.pk for g in groups]
+        summary = [
+            {"group": g, "members": g.member_count, "history": MembershipChange.objects.filter(group=g).count(),
+             "runs": RefreshRun.objects.filter(group=g).count(), "scheduled": schedules.is_scheduled(g),
+             "dependants": [d.name for d in services.dependants_of(g) if d.pk not in ids]}
+            for g in groups
+        ]  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Are you sure?",
+            "opts": self.model._meta,
+            "summary": summary,
+            "queryset": groups,
+            "from_action": from_action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/groups/customergroup/delete_confirmation.html", context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        group = self.get_object(request, unquote(object_id))
+        if group is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return self._delete_confirmation(request, [group], from_action=False)
+
+    # --- the group page ----------------------------------------------------------------------------
+
+    def get_urls(self):
+        return admin_views.urls(self) + super().get_urls()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "rules" in form.base_fields:
+            form.base_fields["rules"].widget.preview_url = reverse("admin:groups_customergroup_preview")
+        return form
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        group = self.get_object(request, unquote(object_id))
+        if group is None or not self.has_view_or_change_permission(request, group):
+            return super().change_view(request, object_id, form_url, extra_context)
+        tab = request.GET.get("tab", "members")
+        tab = tab if tab in dict(admin_tabs.TABS) else "members"
+        context = {
+            "tab": tab,
+            "tabs": admin_tabs.TABS,
+            "can_change": self.has_change_permission(request, group),
+            "can_add": self.has_add_permission(request),
+            "can_delete": self.has_delete_permission(request, group),
+            "can_view_customers": request.user.has_perm("customers.view_customer"),
+        }
+        if tab == "members":
+            context.update(admin_tabs.members_context(group, request.GET))
+        elif tab == "history":
+            context.update(admin_tabs.history_context(group, request.GET))
+        else:
+            context.update(admin_tabs.settings_context(group))
+        return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        if "_continue" in request.POST and isinstance(response, HttpResponseRedirect):
+            response["Location"] = reverse("admin:groups_customergroup_change", args=[obj.pk]) + "?tab=settings"
+        return response
+
+    def save_model(self, request, obj: CustomerGroup, form, change: bool) -> None:
+        """Rules and activation go through the services, so every change is refreshed and recorded."""
+        if not change:
+            obj.save()
+            return
+        saved = CustomerGroup.objects.get(pk=obj.pk)
+        rules, active = obj.rules, obj.is_active
+        obj.rules, obj.is_active = saved.rules, saved.is_active
+        # Counters are the engine's; the form's copy of them may be stale by now.
+        obj.rule_version, obj.member_count = saved.rule_version, saved.member_count
+        obj.save()
+        form.pending_changes = (saved, rules, active)  # on the form: one per request
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        group = form.instance
+        if not change:
+            if group.is_dynamic and group.is_active:
+                services.refresh(group, reason=Reason.RULE_CHANGE, initiated_by=request.user)
+            return
+        saved, rules, active = form.pending_changes
+        # Deactivate before a rule change (the new rules apply on reactivation); activate after it,
+        # so the group fills once, by the new rules. The same order as the API.
+        if active != saved.is_active and not active:
+            services.set_active(group, False, initiated_by=request.user)
+        if group.is_dynamic and rules != saved.rules:
+            services.change_rules(group, rules, initiated_by=request.user)
+        if active != saved.is_active and active:
+            services.set_active(group, True, initiated_by=request.user)
+        group.refresh_from_db()
+        schedules.sync_schedule(group)
 
 
 @admin.register(Membership)
@@ -60,3 +329,7 @@ class RefreshRunAdmin(ReadOnlyAdmin):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
+
+
+# The customer pages' group parts live in the groups app, which may import customers (not the reverse).
+from . import admin_customers  # noqa: E402,F401

@@ -1,0 +1,110 @@
+"""The group parts of the customer pages: filter by group, add/remove to manual groups, and "why" per group.
+
+`customers` must not import `groups`, so this module extends the customer admin from the groups side
+and registers the extended class in place of the plain one.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from customers.admin import CustomerAdmin
+from customers.models import Customer
+
+from . import engine, services
+from .forms import ChooseGroupForm
+from .models import CustomerGroup, Membership
+from .rules import Catalogue, explain_rules, rule_dependencies
+
+
+class InGroupFilter(admin.SimpleListFilter):
+    title = "group membership"
+    parameter_name = "in_group"
+
+    def lookups(self, request, model_admin):
+        return list(CustomerGroup.objects.order_by("name").values_list("pk", "name"))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            # EXISTS rather than a join: one row per customer, served by the membership's unique index.
+            return queryset.filter(pk__in=Membership.objects.filter(group_id=int(value)).values("customer_id"))
+        return queryset
+
+
+class GroupAwareCustomerAdmin(CustomerAdmin):
+    actions = ["add_to_group", "remove_from_group"]
+
+    def get_list_filter(self, request):
+        return [InGroupFilter, *super().get_list_filter(request)]
+
+    @admin.action(description="Add selected customers to a manual group", permissions=["change"])
+    def add_to_group(self, request, queryset):
+        return self._edit_group(request, queryset, add=True)
+
+    @admin.action(description="Remove selected customers from a manual group", permissions=["change"])
+    def remove_from_group(self, request, queryset):
+        return self._edit_group(request, queryset, add=False)
+
+    def _edit_group(self, request, queryset, *, add: bool):
+        """First the page to choose the group; its form posts back to this action with "apply"."""
+        if not request.user.has_perm("groups.change_customergroup"):
+            self.message_user(request, "You may not change groups.", messages.ERROR)
+            return None
+        form = ChooseGroupForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            group = form.cleaned_data["group"]
+            ids = list(queryset.values_list("pk", flat=True))
+            if add:
+                changed = services.add_members(group, ids, initiated_by=request.user)
+                self.message_user(
+                    request, f"{changed} customers added to “{group}” ({len(ids) - changed} already in it)."
+                )
+            else:
+                changed = services.remove_members(group, ids, initiated_by=request.user)
+                self.message_user(request, f"{changed} customers removed from “{group}” ({len(ids) - changed} were "
+                                           "not in it).")  # fmt: skip
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add to a manual group" if add else "Remove from a manual group",
+            "opts": self.model._meta,
+            "form": form,
+            "queryset": queryset,
+            "count": queryset.count(),
+            "action": "add_to_group" if add else "remove_from_group",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+            "no_manual_groups": not CustomerGroup.objects.filter(kind=CustomerGroup.Kind.MANUAL).exists(),
+        }
+        return TemplateResponse(request, "admin/customers/customer/choose_group.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {**(extra_context or {})}
+        if object_id and object_id.isdigit() and request.user.has_perm("groups.view_customergroup"):
+            context["customer_groups"] = group_explanations(int(object_id))
+        return super().change_view(request, object_id, form_url, context)
+
+
+def group_explanations(customer_id: int) -> list[dict]:
+    """Each group the customer is in; for dynamic ones, the rule explained for this customer ("why")."""
+    memberships = Membership.objects.filter(customer_id=customer_id).select_related("group").order_by("group__name")
+    catalogue = Catalogue.load()
+    now = timezone.now()
+    found = []
+    for membership in memberships:
+        group = membership.group
+        item = {"group": group, "added_at": membership.added_at, "why": None}
+        if group.is_dynamic and group.rules:
+            names = dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(group.rules)).values_list("pk", "name"))
+            item["why"] = explain_rules(group.rules, customer_id, now=now, tz=engine.group_zone(group),
+                                        catalogue=catalogue, group_names=names)  # fmt: skip
+        found.append(item)
+    return found
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, GroupAwareCustomerAdmin)

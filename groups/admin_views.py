@@ -1,0 +1,217 @@
+"""The group admin's own pages and buttons: refresh, (de)activate, duplicate, export, live preview, members by hand.
+
+Each view is wrapped in `admin_site.admin_view` (staff login) by `urls()`; state changes accept POST
+only, check the model permission, say what happened with `message_user`, and redirect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from . import exports, services
+from .forms import MemberListForm, match_customers
+from .models import CustomerGroup, Membership, Reason, RefreshRun
+from .preview import preview as preview_rules
+from .rules import RulesInvalid
+
+
+def urls(model_admin) -> list:
+    """The custom URLs, to prepend to the group admin's own (ModelAdmin.get_urls)."""
+
+    def view(function: Callable, *, post_only: bool = False):
+        def bound(request, *args, **kwargs):
+            return function(model_admin, request, *args, **kwargs)
+
+        return model_admin.admin_site.admin_view(require_POST(bound) if post_only else bound)
+
+    return [
+        path("refresh-all/", view(refresh_all, post_only=True), name="groups_customergroup_refresh_all"),
+        path("preview/", view(preview, post_only=True), name="groups_customergroup_preview"),
+        path("<path:object_id>/refresh/", view(refresh, post_only=True), name="groups_customergroup_refresh"),
+        path("<path:object_id>/activate/", view(activate, post_only=True), name="groups_customergroup_activate"),
+        path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),
+        path("<path:object_id>/duplicate/", view(duplicate, post_only=True), name="groups_customergroup_duplicate"),
+        path("<path:object_id>/export/", view(export), name="groups_customergroup_export"),
+        path("<path:object_id>/members/edit/", view(edit_members), name="groups_customergroup_edit_members"),
+    ]
+
+
+# --- shared operations (the list's actions call these too) ---------------------------------------
+
+
+def queue_refresh(group: CustomerGroup, user) -> RefreshRun:
+    """A queued run that a Celery worker picks up: the page answers at once, however big the group."""
+    from .tasks import refresh_group
+
+    run = RefreshRun.objects.create(
+        group=group, reason=Reason.MANUAL_REFRESH, initiated_by=user, rule_version=group.rule_version
+    )
+    # After commit, so the worker finds the run row.
+    transaction.on_commit(lambda: refresh_group.delay(group.pk, Reason.MANUAL_REFRESH, run.pk))
+    return run
+
+
+def duplicate_group(group: CustomerGroup, user) -> CustomerGroup:
+    """A copy with the same rules, settings and tags (a manual group's members too), named "Copy of ..."."""
+    base = slugify(f"copy of {group.slug}")[:240]
+    taken = set(CustomerGroup.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    with transaction.atomic():
+        copy = CustomerGroup.objects.create(
+            name=f"Copy of {group.name}"[:255], slug=slug, description=group.description, kind=group.kind,
+            rules=group.rules, refresh_mode=group.refresh_mode, schedule=group.schedule, time_zone=group.time_zone,
+            is_active=group.is_active,
+        )  # fmt: skip
+        copy.tags.set(group.tags.all())
+    if copy.is_dynamic and copy.is_active:
+        services.refresh(copy, reason=Reason.RULE_CHANGE, initiated_by=user)
+    elif not copy.is_dynamic:
+        services.add_members(copy, Membership.objects.filter(group=group).values_list("customer_id", flat=True))
+    return copy
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _group(model_admin, request: HttpRequest, object_id: str, *, change: bool) -> CustomerGroup:
+    group = model_admin.get_object(request, unquote(object_id))
+    if group is None:
+        raise Http404("No such group.")
+    allowed = (
+        model_admin.has_change_permission(request, group) if change else model_admin.has_view_permission(request, group)
+    )
+    if not allowed:
+        raise PermissionDenied
+    return group
+
+
+def _back(request: HttpRequest, group: CustomerGroup, tab: str = "settings") -> HttpResponse:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(reverse("admin:groups_customergroup_change", args=[group.pk]) + f"?tab={tab}")
+
+
+def refresh(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    group = _group(model_admin, request, object_id, change=True)
+    if not group.is_dynamic:
+        model_admin.message_user(request, f"“{group}” is a manual group: it changes only by hand.", messages.WARNING)
+    else:
+        queue_refresh(group, request.user)
+        model_admin.message_user(request, f"Refresh of “{group}” queued; the runs below show its progress.")
+    return _back(request, group)
+
+
+def refresh_all(model_admin, request: HttpRequest) -> HttpResponse:
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    from .engine import dependency_order
+
+    groups = dependency_order(list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True)))
+    for group in groups:  # queued dependencies first, so a worker meets them in that order
+        queue_refresh(group, request.user)
+    model_admin.message_user(request, f"Refresh queued for {len(groups)} active dynamic groups.")
+    return redirect("admin:groups_customergroup_changelist")
+
+
+def _set_active(model_admin, request: HttpRequest, object_id: str, active: bool) -> HttpResponse:
+    group = _group(model_admin, request, object_id, change=True)
+    services.set_active(group, active, initiated_by=request.user)
+    word = "activated" if active else "deactivated"
+    model_admin.message_user(request, f"“{group}” {word}; it now has {group.member_count} members.")
+    return _back(request, group)
+
+
+def activate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    return _set_active(model_admin, request, object_id, True)
+
+
+def deactivate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    return _set_active(model_admin, request, object_id, False)
+
+
+def duplicate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    group = _group(model_admin, request, object_id, change=False)
+    if not model_admin.has_add_permission(request):
+        raise PermissionDenied
+    copy = duplicate_group(group, request.user)
+    model_admin.message_user(request, f"“{copy}” created as a copy of “{group}”.")
+    return redirect(reverse("admin:groups_customergroup_change", args=[copy.pk]) + "?tab=settings")
+
+
+def export(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    group = _group(model_admin, request, object_id, change=False)
+    try:
+        return exports.export_response(group, request.GET.get("columns"), request.GET.get("bom") == "1")
+    except exports.ColumnsInvalid as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+
+
+def preview(model_admin, request: HttpRequest) -> HttpResponse:
+    """The rule builder's live preview: count, and who would enter or leave an existing group; nothing is saved."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"errors": [{"path": "", "message": "the rules are not valid JSON"}]}, status=400)
+    rules = body.get("rules")
+    group = None
+    if body.get("group_id"):
+        group = CustomerGroup.objects.filter(pk=body["group_id"]).first()
+    try:
+        result = preview_rules(rules, group=group, time_zone=body.get("time_zone") or None)
+    except RulesInvalid as exc:
+        return JsonResponse({"errors": exc.errors}, status=400)
+    return JsonResponse(
+        {"count": result.count, "would_enter": result.would_enter if group else None,
+         "would_leave": result.would_leave if group else None, "sample": result.sample}
+    )  # fmt: skip
+
+
+def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Add or remove customers of a manual group from pasted emails / external ids or a CSV file."""
+    group = _group(model_admin, request, object_id, change=True)
+    if group.is_dynamic:
+        model_admin.message_user(request, "A dynamic group's members follow its rules.", messages.WARNING)
+        return _back(request, group, "members")
+    report = None
+    form = MemberListForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        ids, unmatched = match_customers(form.cleaned_data["tokens"])
+        adding = form.cleaned_data["operation"] == "add"
+        edit = services.add_members if adding else services.remove_members
+        changed = edit(group, ids, initiated_by=request.user)
+        verb = "added to" if adding else "removed from"
+        unchanged = len(ids) - changed
+        summary = f"{changed} customers {verb} “{group}”"
+        if unchanged:
+            summary += f"; {unchanged} {'were already members' if adding else 'were not members'}"
+        model_admin.message_user(request, summary + (f"; {len(unmatched)} did not match any customer." if unmatched
+                                                     else "."))  # fmt: skip
+        report = {"matched": len(ids), "changed": changed, "unmatched": unmatched[:1000],
+                  "unmatched_total": len(unmatched)}  # fmt: skip
+        form = MemberListForm(initial={"operation": form.cleaned_data["operation"]})
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": group,
+        "title": f"Add or remove members of {group}",
+        "form": form,
+        "report": report,
+    }
+    return TemplateResponse(request, "admin/groups/customergroup/edit_members.html", context)

@@ -1,0 +1,262 @@
+"""Back-office forms for groups: the group form (rule builder, schedule), and choosing members by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zoneinfo
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
+
+from customers.models import Customer
+
+from . import schedules
+from .models import CustomerGroup
+from .rules import Catalogue, validate_rules
+from .rules import fields as rule_fields
+
+NO_SCHEDULE = ""
+FREQUENCY_CHOICES = [(NO_SCHEDULE, "No schedule"), ("hourly", "Every hour"), ("daily", "Every day"),
+                     ("weekly", "Every week"), ("monthly", "Every month"), ("cron", "Cron expression")]  # fmt: skip
+WEEKDAY_CHOICES = list(zip(schedules.WEEKDAYS, schedules.WEEKDAY_NAMES, strict=True))
+# A pasted list or file longer than this is surely a mistake for a manual group; the import is for that.
+MAX_IDENTIFIERS = 50_000
+
+
+def catalogue_for_builder(group: CustomerGroup | None = None) -> dict:
+    """What the rule builder offers: fields by type, operators by type, windows, and the other groups."""
+    catalogue = Catalogue.load()
+    groups = CustomerGroup.objects.exclude(pk=group.pk if group else None).order_by("name")
+    events: set[str] = set()
+    for rules in CustomerGroup.objects.values_list("rules", flat=True):
+        _event_names(rules, events)
+    return {
+        "customer_fields": {
+            **rule_fields.CUSTOMER_FIELDS,
+            **{f"attributes.{k}": t for k, t in catalogue.customer.items()},
+        },
+        "account_fields": {
+            **rule_fields.ACCOUNT_FIELDS,
+            **{f"attributes.{k}": t for k, t in catalogue.account.items()},
+        },
+        "labels": {f"{entity}:attributes.{key}": label for (entity, key), label in catalogue.labels.items()},
+        "operators": {type_: list(ops) for type_, ops in rule_fields.OPERATORS.items()},
+        "no_value_ops": sorted(rule_fields.NO_VALUE_OPS),
+        "aggregate_ops": list(rule_fields.AGGREGATE_OPS),
+        "calendar_windows": list(rule_fields.CALENDAR_WINDOWS),
+        "duration_units": list(rule_fields.DURATION_UNITS),
+        "groups": [[g.pk, g.name] for g in groups.only("pk", "name")],
+        "event_names": sorted(events),
+    }
+
+
+def _event_names(rule, found: set[str]) -> None:
+    # Event names already used in rules are the best suggestions without scanning the event table.
+    if isinstance(rule, dict):
+        if isinstance(rule.get("event"), str):
+            found.add(rule["event"])
+        for value in rule.values():
+            _event_names(value, found)
+    elif isinstance(rule, list):
+        for item in rule:
+            _event_names(item, found)
+
+
+class RuleBuilderWidget(forms.Textarea):
+    """The rules JSON as a textarea that the rule builder script edits, plus the catalogue it needs."""
+
+    template_name = "groups/rule_builder_widget.html"
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs={"rows": 8, "cols": 80, "class": "vLargeTextField rules-json", **(attrs or {})})
+        self.errors: list[dict] = []
+        self.group: CustomerGroup | None = None
+        self.preview_url = ""
+
+    def format_value(self, value):
+        if isinstance(value, str):
+            return value
+        return json.dumps(value if value not in (None, "") else {"all": []}, indent=2)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        element_id = context["widget"]["attrs"].get("id", name)
+        context["builder"] = {
+            "catalogue_id": f"{element_id}_catalogue",
+            "errors_id": f"{element_id}_errors",
+            "catalogue": catalogue_for_builder(self.group),
+            "errors": self.errors,
+            "preview_url": self.preview_url,
+            "group_id": self.group.pk if self.group else None,
+        }
+        return context
+
+    class Media:
+        css = {"all": ["groups/rule_builder.css"]}
+        js = ["groups/rule_builder.js"]
+
+
+class CustomerGroupForm(forms.ModelForm):
+    """The group's settings. Rules are checked with the rule language's validator: invalid rules never save."""
+
+    schedule_frequency = forms.ChoiceField(choices=FREQUENCY_CHOICES, required=False, label="Refresh schedule")
+    schedule_time = forms.CharField(required=False, label="At (HH:MM)", max_length=5,
+                                    widget=forms.TextInput(attrs={"placeholder": "06:00", "size": 6}))  # fmt: skip
+    schedule_minute = forms.IntegerField(required=False, min_value=0, max_value=59, label="Minute past the hour")
+    schedule_weekdays = forms.MultipleChoiceField(choices=WEEKDAY_CHOICES, required=False, label="On",
+                                                  widget=forms.CheckboxSelectMultiple)  # fmt: skip
+    schedule_day = forms.IntegerField(required=False, min_value=1, max_value=31, label="Day of the month")
+    schedule_cron = forms.CharField(
+        required=False,
+        label="Cron expression",
+        max_length=100,
+        help_text="minute hour day-of-month month day-of-week, e.g. */30 6-18 * * 1-5",
+    )
+
+    class Meta:
+        model = CustomerGroup
+        fields = ["name", "slug", "description", "kind", "rules", "refresh_mode", "time_zone", "is_active",
+                  "activate_at", "deactivate_at", "tags", "sync_enabled"]  # fmt: skip
+        widgets = {"rules": RuleBuilderWidget, "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+        help_texts = {
+            "sync_enabled": "No connected apps yet: when sync arrives, this sends the group to them as a list or tag.",
+            "time_zone": "An IANA name such as Europe/Paris; empty uses the site's time zone.",
+            "activate_at": "Activate the group at this time (an inactive group holds no members).",
+            "deactivate_at": "Deactivate the group at this time; it then lets go of every member.",
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        schedule = self.instance.schedule or {}
+        self.initial.setdefault("schedule_frequency", schedule.get("frequency", NO_SCHEDULE))
+        for key in ("time", "minute", "weekdays", "day", "cron"):
+            if key in schedule:
+                self.initial.setdefault(f"schedule_{key}", schedule[key])
+        if "rules" in self.fields:
+            widget = self.fields["rules"].widget
+            widget.group = self.instance if self.instance.pk else None
+        if self.instance.pk and "kind" in self.fields:
+            # A group's kind is fixed once created (a manual group's history is not a rule's).
+            self.fields["kind"].disabled = True
+
+    def clean_rules(self):
+        rules = self.cleaned_data.get("rules")
+        kind = self.cleaned_data.get("kind") or self.instance.kind
+        if kind == CustomerGroup.Kind.MANUAL:
+            return {}
+        if rules in (None, {}, ""):
+            rules = {"all": []}
+        problems = validate_rules(rules, catalogue=Catalogue.load(), group_id=self.instance.pk)
+        if problems:
+            self.fields["rules"].widget.errors = problems
+            raise ValidationError([f"{p['path'] or '/'}: {p['message']}" for p in problems])
+        return rules
+
+    def clean_time_zone(self):
+        name = (self.cleaned_data.get("time_zone") or "").strip()
+        if name:
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValidationError(f"Unknown time zone {name!r}; use an IANA name such as Europe/Paris.") from exc
+        return name
+
+    def _schedule_document(self) -> dict:
+        data = self.cleaned_data
+        frequency = data.get("schedule_frequency") or NO_SCHEDULE
+        if frequency == NO_SCHEDULE:
+            return {}
+        document: dict = {"frequency": frequency}
+        wanted = {"hourly": ["minute"], "daily": ["time"], "weekly": ["weekdays", "time"],
+                  "monthly": ["day", "time"], "cron": ["cron"]}[frequency]  # fmt: skip
+        for key in wanted:
+            value = data.get(f"schedule_{key}")
+            if value not in (None, "", []):
+                document[key] = value.strip() if isinstance(value, str) else value
+        return document
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind") or self.instance.kind
+        refresh_mode = cleaned.get("refresh_mode")
+        schedule = self._schedule_document()
+        if kind == CustomerGroup.Kind.MANUAL and refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
+            self.add_error("refresh_mode", "A manual group is never refreshed; choose 'Events only'.")
+        elif refresh_mode is not None and "time_zone" in cleaned:
+            for problem in schedules.group_schedule_errors(refresh_mode, schedule, cleaned["time_zone"]):
+                field = {"/time_zone": "time_zone", "": "schedule_frequency", "/frequency": "schedule_frequency"}.get(
+                    problem["path"], "schedule_" + problem["path"].strip("/")
+                )
+                self.add_error(field if field in self.fields else "schedule_frequency", problem["message"])
+        cleaned["schedule"] = schedule
+        self.instance.schedule = schedule
+        return cleaned
+
+
+class ChooseGroupForm(forms.Form):
+    """The intermediate page of the customer list's add/remove actions."""
+
+    group = forms.ModelChoiceField(
+        queryset=CustomerGroup.objects.filter(kind=CustomerGroup.Kind.MANUAL).order_by("name"),
+        label="Manual group",
+        empty_label=None,
+    )
+
+
+class MemberListForm(forms.Form):
+    """Customers to add or remove, as pasted emails / external ids or a CSV file of them."""
+
+    operation = forms.ChoiceField(choices=[("add", "Add to the group"), ("remove", "Remove from the group")],
+                                  widget=forms.RadioSelect, initial="add")  # fmt: skip
+    identifiers = forms.CharField(
+        required=False,
+        label="Emails or external ids",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "placeholder": "ann@example.com\nC-1042"}),
+        help_text="One per line, or separated by commas or spaces.",
+    )
+    file = forms.FileField(required=False, label="Or a CSV file",
+                           help_text="Every cell of every row is read as an email or an external id.")  # fmt: skip
+
+    def clean(self):
+        cleaned = super().clean()
+        tokens: list[str] = []
+        text = cleaned.get("identifiers") or ""
+        tokens += [t for t in text.replace(",", " ").replace(";", " ").split() if t]
+        upload = cleaned.get("file")
+        if upload is not None:
+            content = upload.read().decode("utf-8-sig", errors="replace")
+            for row in csv.reader(io.StringIO(content)):
+                tokens += [cell.strip() for cell in row if cell.strip()]
+        tokens = list(dict.fromkeys(tokens))
+        if not tokens:
+            raise ValidationError("Paste at least one email or external id, or choose a CSV file.")
+        if len(tokens) > MAX_IDENTIFIERS:
+            raise ValidationError(f"At most {MAX_IDENTIFIERS} customers at once.")
+        cleaned["tokens"] = tokens
+        return cleaned
+
+
+def match_customers(tokens: list[str]) -> tuple[set[int], list[str]]:
+    """Customer ids for emails (any case) and external ids, and the tokens that matched nobody.
+
+    A header cell such as "email" simply matches nobody and is reported, which tells staff it was read.
+    """
+    emails = {t.lower() for t in tokens if "@" in t}
+    others = [t for t in tokens if "@" not in t]
+    ids: set[int] = set()
+    found_emails: set[str] = set()
+    if emails:
+        rows = Customer.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails)
+        for pk, email in rows.values_list("pk", "email_ci"):
+            ids.add(pk)
+            found_emails.add(email)
+    found_external: set[str] = set()
+    if others:
+        for pk, external_id in Customer.objects.filter(external_id__in=others).values_list("pk", "external_id"):
+            ids.add(pk)
+            found_external.add(external_id)
+    unmatched = [t for t in tokens if (t.lower() not in found_emails if "@" in t else t not in found_external)]
+    return ids, unmatched
