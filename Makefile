@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev bench lint
+.PHONY: run test install install-dev bench bench-io lint
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,6 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) -m bench.engine $(BENCH_ARGS)
+
+bench-io: install-dev
+	$(PY) -m bench.io $(BENCH_ARGS)

@@ -1,0 +1,277 @@
+"""Data in and out benchmark: CSV export of a large group, batch event ingest through the API with
+200 groups kept current, and a CSV import of 100,000 customers with the groups current at the end.
+
+Run with `make bench-io` (or `python -m bench.io --members 1000000`). It uses its own database,
+`<name>_bench`, on the configured server (DATABASE_URL, else the embedded one), prints a table and
+writes JSON to bench/results/io.json. It measures; it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import sys
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+
+from bench.engine import _setup
+
+RESULTS = Path(__file__).resolve().parent / "results"
+EXPORT_COLUMNS = ["id", "external_id", "email", "first_name", "last_name", "attributes.tier", "added_at"]
+
+
+def _reset_peak_rss() -> bool:
+    """Let VmHWM measure from now on (Linux); False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def export(members: int) -> dict:
+    """Stream a group of `members` members to nowhere, as the API would to a client."""
+    from django.db import connection
+
+    from groups.exports import export_response
+    from groups.models import CustomerGroup
+
+    group = CustomerGroup.objects.create(name="Bench: everyone", slug="bench-everyone", kind="manual")
+    with connection.cursor() as cursor:
+        # Setup, not measured: the members of a manual group, written directly.
+        cursor.execute(
+            "INSERT INTO groups_membership (group_id, customer_id, added_at) "
+            "SELECT %s, id, now() FROM customers_customer ORDER BY id LIMIT %s",
+            [group.pk, members],
+        )
+        cursor.execute("ANALYZE groups_membership")
+
+    def consume(response) -> tuple[int, int]:
+        rows = size = 0
+        for chunk in response.streaming_content:
+            rows += chunk.count(b"\n")
+            size += len(chunk)
+        return rows - 1, size
+
+    consume(export_response(group, EXPORT_COLUMNS))  # warm the caches, as a second download would find them
+    can_reset = _reset_peak_rss()
+    started = time.perf_counter()
+    rows, size = consume(export_response(group, EXPORT_COLUMNS, bom=True))
+    seconds = time.perf_counter() - started
+    peak_rss = _peak_rss_mb() if can_reset else None
+    tracemalloc.start()
+    consume(export_response(group, EXPORT_COLUMNS))
+    _, python_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(rows / seconds),
+        "mb": round(size / 1e6, 1),
+        "peak_rss_mb": peak_rss,
+        "python_peak_mb": round(python_peak / 1e6, 2),
+    }
+
+
+def ingest(events: int, batch: int, customers: int) -> dict:
+    """POST /api/events/batch/ through the API client: token auth, JSON, validation, write, evaluation."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from groups.models import MembershipChange
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_superuser": True})
+    user.is_superuser = True
+    user.save()
+    client = APIClient(HTTP_HOST="localhost")  # the test client's "testserver" is no allowed host here
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    rng = random.Random(3)
+    now = timezone.now()
+    names = ["purchase", "check_in", "check_in", "sign_up"]
+    categories = ["Coffee", "Chinese tea", "Pastry", "Beans"]
+    payloads = []
+    for _ in range(0, events, batch):
+        payloads.append({"events": [
+            {"customer": f"c{rng.randint(1, customers)}", "name": rng.choice(names),
+             "occurred_at": (now - timedelta(days=rng.choice([0, 1, 5, 40]),
+                                             minutes=rng.randint(0, 600))).isoformat(),
+             "amount": round(rng.uniform(2, 60), 2), "properties": {"category": rng.choice(categories)}}
+            for _ in range(batch)
+        ]})  # fmt: skip
+    changes_before = MembershipChange.objects.count()
+    latencies = []
+    started = time.perf_counter()
+    for payload in payloads:
+        call_started = time.perf_counter()
+        response = client.post("/api/events/batch/", payload, format="json")
+        latencies.append(time.perf_counter() - call_started)
+        if response.status_code != 201:
+            raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
+    seconds = time.perf_counter() - started
+    sent = sum(len(p["events"]) for p in payloads)
+    latencies.sort()
+    return {
+        "events": sent,
+        "batch": batch,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(sent / seconds),
+        "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "batch_max_ms": round(latencies[-1] * 1000, 1),
+        "membership_changes": MembershipChange.objects.count() - changes_before,
+    }
+
+
+def import_file(rows: int, existing: int) -> tuple[bytes, list[str]]:
+    """A CSV of `rows` people: half already known (by external_id), half new; a declared number attribute."""
+    rng = random.Random(9)
+    out = io.StringIO()
+    out.write("Customer ID,Email,First name,Last name,Role,Status,Tier,Points\n")
+    external_ids = []
+    for i in range(rows):
+        known = i % 2 == 0 and existing
+        external_id = f"c{rng.randint(1, existing)}" if known else f"new{i}"
+        external_ids.append(external_id)
+        out.write(f"{external_id},{external_id}@example.org,First{i % 300},Last{i % 700},"
+                  f"{rng.choice(['customer', 'Customer', 'staff', 'vip'])},{rng.choice(['active', 'inactive'])},"
+                  f"{rng.choice(['gold', 'silver', 'bronze'])},{rng.randint(0, 5000)}\n")  # fmt: skip
+    return out.getvalue().encode(), external_ids
+
+
+def import_customers(rows: int, existing: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    from customers.imports import import_customers as run_import
+    from customers.imports import parse_mapping
+    from groups.engine import group_zone
+    from groups.models import CustomerGroup
+    from groups.rules import Catalogue, compile_rules
+
+    data, external_ids = import_file(rows, existing)
+    mapping = parse_mapping(["Customer ID=external_id", "Email=email", "First name=first_name",
+                             "Last name=last_name", "Role=role", "Status=status", "Tier=attributes.tier",
+                             "Points=attributes.points:number"])  # fmt: skip
+    started = time.perf_counter()
+    report = run_import(io.BytesIO(data), mapping)
+    seconds = time.perf_counter() - started
+    # Groups current: for every group, its members among the imported customers are exactly those its
+    # rule selects now (one query per group, over the imported customers only).
+    catalogue = Catalogue.load()
+    wrong = 0
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for group in CustomerGroup.objects.filter(kind="dynamic", is_active=True):
+            condition, params = compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue)
+            cursor.execute(
+                f"""
+                WITH imported AS (SELECT id FROM customers_customer WHERE external_id = ANY(%s)),
+                target AS (SELECT c.id FROM customers_customer c JOIN imported i ON i.id = c.id WHERE {condition}),
+                members AS (SELECT m.customer_id AS id FROM groups_membership m JOIN imported i ON i.id = m.customer_id
+                            WHERE m.group_id = %s)
+                SELECT count(*) FROM (
+                    (SELECT id FROM target EXCEPT SELECT id FROM members)
+                    UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM target)) differ
+                """,  # noqa: S608 - compiled rule SQL
+                [external_ids, *params, group.pk],
+            )
+            wrong += cursor.fetchone()[0]
+    return {
+        "rows": report.rows,
+        "created": report.created,
+        "updated": report.updated,
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(report.rows / seconds),
+        "groups_checked": CustomerGroup.objects.filter(kind="dynamic", is_active=True).count(),
+        "members_not_current": wrong,
+    }
+
+
+def run(members: int, events: int, batch: int, groups: int, import_rows: int, events_per_customer: int = 2) -> dict:
+    from django.utils import timezone
+
+    from bench import data
+    from customers.models import AttributeDefinition
+    from groups.models import CustomerGroup
+
+    now = timezone.now()
+    results: dict = {"customers": members, "groups": groups}
+    print(f"generating {members:,} customers and {members * events_per_customer:,} events by COPY ...", flush=True)
+    data.reset()
+    AttributeDefinition.objects.all().delete()
+    started = time.perf_counter()
+    data.generate(members, events_per_customer, now=now)
+    results["generate_s"] = round(time.perf_counter() - started, 1)
+
+    print(f"(a) export of {members:,} members ...", flush=True)
+    results["export"] = export(members)
+
+    CustomerGroup.objects.bulk_create(
+        CustomerGroup(name=f"Bench {i}", slug=f"bench-{i}", rules=rules)
+        for i, rules in enumerate(data.group_rules(groups))
+    )
+    print(f"(b) ingest of {events:,} events in batches of {batch} with {groups} groups ...", flush=True)
+    results["ingest"] = ingest(events, batch, members)
+
+    print(f"(c) import of {import_rows:,} customers with {groups} groups ...", flush=True)
+    results["import"] = import_customers(import_rows, members)
+    return results
+
+
+def _print(results: dict) -> None:
+    e, i, m = results["export"], results["ingest"], results["import"]
+    peak = f"peak RSS {e['peak_rss_mb']} MB" if e["peak_rss_mb"] is not None else "peak RSS not measurable here"
+    rows = [
+        ("data", f"{results['customers']:,} customers, {results['groups']} groups",
+         f"generated in {results['generate_s']} s"),
+        (f"(a) export, {e['rows']:,} members", f"{e['rows_per_s']:,} rows/s",
+         f"{e['seconds']} s, {e['mb']} MB of CSV (target >= 150,000 rows/s)"),
+        ("(a) export memory", peak, f"Python heap peak {e['python_peak_mb']} MB (target < 150 MB)"),
+        (f"(b) ingest, batches of {i['batch']}", f"{i['events_per_s']:,} events/s",
+         f"{i['events']:,} events in {i['seconds']} s; batch p50 {i['batch_p50_ms']} ms (target >= 5,000/s)"),
+        (f"(c) import, {m['rows']:,} rows", f"{m['seconds']} s",
+         f"{m['created']:,} created, {m['updated']:,} updated; {m['members_not_current']} memberships not current "
+         f"in {m['groups_checked']} groups (target <= 60 s)"),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:<22}  {note}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=1_000_000, help="Customers, all members of the exported group.")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--events-per-customer", type=int, default=2)
+    parser.add_argument("--database-suffix", default="bench")
+    parser.add_argument("--json", default=str(RESULTS / "io.json"))
+    args = parser.parse_args(argv)
+    _setup(args.database_suffix)
+    results = run(args.members, args.events, args.batch, args.groups, args.import_rows, args.events_per_customer)
+    _print(results)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
