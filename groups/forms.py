@@ -79,7 +79,8 @@ class RuleBuilderWidget(forms.Textarea):
     def format_value(self, value):
         if isinstance(value, str):
             return value
-        return json.dumps(value if value not in (None, "") else {"all": []}, indent=2)
+        # A new group starts from "all of nothing" (everyone), the builder's empty canvas.
+        return json.dumps(value if value not in (None, "", {}) else {"all": []}, indent=2)
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)

@@ -93,6 +93,7 @@
       this.groupId = root.dataset.groupId ? Number(root.dataset.groupId) : null;
       this.timer = null;
       this.doc = this.parse() || { all: [] };
+      if (typeof this.doc === "object" && !Array.isArray(this.doc) && !Object.keys(this.doc).length) this.doc = { all: [] };
       this.textarea.addEventListener("input", () => {
         const doc = this.parse();
         if (doc === undefined) {
