@@ -244,7 +244,8 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         group = self.get_object(request, unquote(object_id))
         if group is None or not self.has_view_or_change_permission(request, group):
             return super().change_view(request, object_id, form_url, extra_context)
-        tab = request.GET.get("tab", "members")
+        # A posted form that comes back has errors to show, and those are on the Settings tab.
+        tab = "settings" if request.method == "POST" else request.GET.get("tab", "members")
         tab = tab if tab in dict(admin_tabs.TABS) else "members"
         context = {
             "tab": tab,

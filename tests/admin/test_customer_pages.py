@@ -1,0 +1,63 @@
+"""Customer pages: groups and why, events, accounts, the group filter, and manual group edits."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from customers.models import Account, AccountMembership
+from groups.models import MembershipChange
+
+pytestmark = pytest.mark.django_db
+
+
+def test_customer_page_shows_groups_with_why_events_and_accounts(admin_client, customers, dynamic_group):
+    ann = customers[0]
+    AccountMembership.objects.create(customer=ann, account=Account.objects.create(name="The Smiths", kind="household"))
+    html = admin_client.get(reverse("admin:customers_customer_change", args=[ann.pk])).content.decode()
+    assert 'id="customer-groups"' in html and "Customers" in html
+    assert "explain-tree" in html and "✔" in html and "“customer”" in html  # why: role is "customer"
+    assert 'id="customer-events"' in html and "purchase" in html
+    assert "The Smiths" in html
+
+
+def test_customer_list_filters_by_group_membership(admin_client, customers, dynamic_group):
+    url = reverse("admin:customers_customer_changelist") + f"?in_group={dynamic_group.pk}"
+    html = admin_client.get(url).content.decode()
+    assert "ann@example.com" in html and "cat@example.com" in html and "bob@example.com" not in html
+
+
+def test_add_to_manual_group_action_asks_for_the_group_then_adds(admin_client, customers, manual_group):
+    url = reverse("admin:customers_customer_changelist")
+    chosen = {"action": "add_to_group", ACTION_CHECKBOX_NAME: [customers[0].pk, customers[1].pk]}
+    page = admin_client.post(url, chosen)
+    assert page.status_code == 200 and "Tasting panel" in page.content.decode()
+    response = admin_client.post(url, {**chosen, "apply": "1", "group": manual_group.pk}, follow=True)
+    assert "2 customers added to “Tasting panel”" in response.content.decode()
+    assert set(manual_group.memberships.values_list("customer_id", flat=True)) == {customers[0].pk, customers[1].pk}
+    admin_client.post(url, {**chosen, "action": "remove_from_group", "apply": "1", "group": manual_group.pk})
+    assert manual_group.memberships.count() == 0
+    assert MembershipChange.objects.filter(group=manual_group, reason="manual").count() == 4
+
+
+def test_members_from_a_pasted_list_report_what_did_not_match(admin_client, customers, manual_group):
+    url = reverse("admin:groups_customergroup_edit_members", args=[manual_group.pk])
+    response = admin_client.post(url, {"operation": "add", "identifiers": "ANN@example.com, C-3\nnobody@example.com"})
+    html = response.content.decode()
+    assert "2 customers matched" in html and "nobody@example.com" in html
+    assert manual_group.memberships.count() == 2
+
+
+def test_members_from_a_csv_file(admin_client, customers, manual_group):
+    url = reverse("admin:groups_customergroup_edit_members", args=[manual_group.pk])
+    upload = SimpleUploadedFile("people.csv", b"email\nbob@example.com\ncat@example.com\n", content_type="text/csv")
+    html = admin_client.post(url, {"operation": "add", "file": upload}).content.decode()
+    assert "2 customers matched" in html and "<li>email</li>" in html  # the header is reported, not guessed
+    assert manual_group.memberships.count() == 2
+
+
+def test_dynamic_group_members_cannot_be_edited_by_hand(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_edit_members", args=[dynamic_group.pk])
+    assert admin_client.get(url).status_code == 302

@@ -1,0 +1,158 @@
+"""Buttons and list actions on groups: each goes through the services and ends with a message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from groups import tasks
+from groups.models import CustomerGroup, Membership, RefreshRun
+
+pytestmark = pytest.mark.django_db
+
+LIST = "admin:groups_customergroup_changelist"
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The refresh tasks handed to Celery (the worker itself is the e2e tests' business)."""
+    calls = []
+    monkeypatch.setattr(tasks.refresh_group, "delay", lambda *args: calls.append(args))
+    return calls
+
+
+def test_refresh_now_queues_a_run_and_sends_the_task(
+    admin_client, dynamic_group, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:groups_customergroup_refresh", args=[dynamic_group.pk]))
+    assert response.status_code == 302 and response["Location"].endswith("?tab=settings")
+    run = RefreshRun.objects.filter(status="queued").get()
+    assert run.status == RefreshRun.Status.QUEUED
+    assert sent == [(dynamic_group.pk, "manual_refresh", run.pk)]
+
+
+def test_refresh_is_post_only(admin_client, dynamic_group):
+    assert admin_client.get(reverse("admin:groups_customergroup_refresh", args=[dynamic_group.pk])).status_code == 405
+
+
+def test_refresh_all_queues_every_active_dynamic_group(admin_client, dynamic_group, manual_group, sent,
+                                                       django_capture_on_commit_callbacks):  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:groups_customergroup_refresh_all"), follow=True)
+    assert "Refresh queued for 1 active dynamic groups" in response.content.decode()
+    assert [call[0] for call in sent] == [dynamic_group.pk]
+
+
+def act(client, action, groups, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [g.pk for g in groups], **extra}
+    return client.post(reverse(LIST), data)
+
+
+def test_deactivate_and_activate_actions_go_through_the_services(admin_client, dynamic_group):
+    act(admin_client, "deactivate_groups", [dynamic_group])
+    dynamic_group.refresh_from_db()
+    assert not dynamic_group.is_active and dynamic_group.member_count == 0
+    act(admin_client, "activate_groups", [dynamic_group])
+    dynamic_group.refresh_from_db()
+    assert dynamic_group.is_active and dynamic_group.member_count == 2
+
+
+def test_duplicate_copies_rules_tags_and_fills_the_copy(admin_client, dynamic_group):
+    dynamic_group.tags.create(name="Team")
+    act(admin_client, "duplicate_groups", [dynamic_group])
+    copy = CustomerGroup.objects.get(name="Copy of Customers")
+    assert copy.rules == dynamic_group.rules and copy.member_count == 2
+    assert list(copy.tags.values_list("name", flat=True)) == ["Team"]
+
+
+def test_export_action_streams_the_members(admin_client, dynamic_group):
+    response = act(admin_client, "export_groups", [dynamic_group])
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[0] == "id,external_id,email,first_name,last_name"
+    assert "ann@example.com" in body and "bob@example.com" not in body
+
+
+def test_export_view_takes_the_chosen_columns(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_export", args=[dynamic_group.pk]) + "?columns=email,role"
+    body = b"".join(admin_client.get(url).streaming_content).decode()
+    assert body.splitlines() == ["email,role", "ann@example.com,customer", "cat@example.com,customer"]
+
+
+def test_delete_asks_first_and_lists_what_goes(admin_client, dynamic_group):
+    page = act(admin_client, "delete_groups", [dynamic_group])
+    html = page.content.decode()
+    assert page.status_code == 200 and "its 2 memberships" in html and "no synced lists or tags" in html
+    assert CustomerGroup.objects.filter(pk=dynamic_group.pk).exists()
+    act(admin_client, "delete_groups", [dynamic_group], post="yes")
+    assert not CustomerGroup.objects.filter(pk=dynamic_group.pk).exists()
+    assert not Membership.objects.exists()
+
+
+def test_delete_view_of_one_group_uses_the_same_confirmation(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_delete", args=[dynamic_group.pk])
+    assert "no synced lists or tags" in admin_client.get(url).content.decode()
+    admin_client.post(url, {"post": "yes"})
+    assert not CustomerGroup.objects.exists()
+
+
+def preview(client, rules, group=None):
+    body = {"rules": rules, "group_id": group.pk if group else None}
+    return client.post(reverse("admin:groups_customergroup_preview"), json.dumps(body), content_type="application/json")
+
+
+def test_preview_counts_and_says_who_would_enter_and_leave(admin_client, dynamic_group):
+    response = preview(admin_client, {"field": "role", "op": "eq", "value": "staff"}, dynamic_group)
+    assert response.json() | {"sample": None} == {"count": 1, "would_enter": 1, "would_leave": 2, "sample": None}
+    assert preview(admin_client, {"all": []}).json()["count"] == 3
+
+
+def test_preview_returns_every_problem_with_its_path(admin_client, customers):
+    response = preview(admin_client, {"all": [{"field": "emial", "op": "eq", "value": "x"},
+                                              {"field": "email", "op": "gt", "value": 1}]})  # fmt: skip
+    assert response.status_code == 400
+    assert {error["path"] for error in response.json()["errors"]} >= {"/all/0/field", "/all/1/op"}
+
+
+def test_saving_changed_rules_goes_through_change_rules(admin_client, dynamic_group):
+    data = form_data(dynamic_group, rules=json.dumps({"field": "role", "op": "eq", "value": "staff"}))
+    response = admin_client.post(reverse("admin:groups_customergroup_change", args=[dynamic_group.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    dynamic_group.refresh_from_db()
+    assert dynamic_group.rule_version == 2 and dynamic_group.member_count == 1
+    assert RefreshRun.objects.filter(group=dynamic_group, reason="rule_change").exists()
+
+
+def test_invalid_rules_never_save_and_every_problem_is_listed(admin_client, dynamic_group):
+    rules = {"all": [{"field": "emial", "op": "eq", "value": "x"}, {"event": ""}]}
+    response = admin_client.post(reverse("admin:groups_customergroup_change", args=[dynamic_group.pk]),
+                                 form_data(dynamic_group, rules=json.dumps(rules)))  # fmt: skip
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/all/0/field" in html and "/all/1/event" in html
+    dynamic_group.refresh_from_db()
+    assert dynamic_group.rule_version == 1
+
+
+def test_schedule_fields_are_checked_and_saved(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_change", args=[dynamic_group.pk])
+    bad = form_data(
+        dynamic_group, refresh_mode="events_and_schedule", schedule_frequency="daily", schedule_time="25:00"
+    )
+    assert admin_client.post(url, bad).status_code == 200
+    good = form_data(dynamic_group, refresh_mode="events_and_schedule", schedule_frequency="daily",
+                     schedule_time="07:30", time_zone="Europe/Paris")  # fmt: skip
+    assert admin_client.post(url, good).status_code == 302
+    dynamic_group.refresh_from_db()
+    assert dynamic_group.schedule == {"frequency": "daily", "time": "07:30"}
+
+
+def form_data(group, **changes):
+    data = {"name": group.name, "slug": group.slug, "description": group.description, "rules": json.dumps(group.rules),
+            "refresh_mode": group.refresh_mode, "time_zone": group.time_zone, "is_active": "on",
+            "schedule_frequency": ""}  # fmt: skip
+    data.update(changes)
+    return data
