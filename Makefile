@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev bench bench-io lint
+.PHONY: run test install install-dev bench bench-io lint screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ bench: install-dev
 
 bench-io: install-dev
 	$(PY) -m bench.io $(BENCH_ARGS)
+
+# The README's pictures of the back office, from seeded demo data, in Debian's Chromium.
+screenshots: install-dev
+	DEBUG=$${DEBUG:-true} $(PY) -m pytest tests/e2e/screenshots.py -q -p no:cacheprovider

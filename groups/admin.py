@@ -62,13 +62,13 @@ class RunStatusFilter(admin.SimpleListFilter):
 @admin.register(CustomerGroup)
 class CustomerGroupAdmin(admin.ModelAdmin):
     form = CustomerGroupForm
-    list_display = ["name", "kind_short", "is_active", "member_count", "trend", "refresh_mode", "last_refreshed",
+    list_display = ["name", "kind_short", "active", "members", "trend", "refresh_mode", "last_refreshed",
                     "next_run", "tag_list", "sync"]  # fmt: skip
     list_display_links = ["name"]
     list_filter = ["tags", "kind", RunStatusFilter, "refresh_mode", "is_active"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}
-    filter_horizontal = ["tags"]
+    autocomplete_fields = ["tags"]
     actions = ["refresh_groups", "activate_groups", "deactivate_groups", "duplicate_groups", "export_groups",
                "delete_groups"]  # fmt: skip
     fieldsets = [
@@ -93,6 +93,9 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         ("Sync to other apps", {"fields": ["sync_enabled"]}),
     ]
 
+    class Media:
+        js = ["groups/group_form.js"]
+
     # --- the list ----------------------------------------------------------------------------------
 
     def get_queryset(self, request):
@@ -108,6 +111,14 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     def kind_short(self, group: CustomerGroup) -> str:
         return "Dynamic" if group.is_dynamic else "Manual"
 
+    @admin.display(description="Active", boolean=True, ordering="is_active")
+    def active(self, group: CustomerGroup) -> bool:
+        return group.is_active
+
+    @admin.display(description="Members", ordering="member_count")
+    def members(self, group: CustomerGroup) -> int:
+        return group.member_count
+
     @admin.display(description=f"Trend ({SPARKLINE_DAYS} days)")
     def trend(self, group: CustomerGroup):
         return charts.sparkline(admin_tabs.recent_sizes(group))
@@ -115,7 +126,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     @admin.display(description="Last refreshed", ordering="last_refreshed_at")
     def last_refreshed(self, group: CustomerGroup):
         when = (
-            timezone.localtime(group.last_refreshed_at).strftime("%Y-%m-%d %H:%M") if group.last_refreshed_at else "—"
+            timezone.localtime(group.last_refreshed_at).strftime("%d %b %H:%M") if group.last_refreshed_at else "—"
         )
         status = group.last_run_status
         if status in (CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING):
@@ -131,7 +142,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         if not group.is_active:
             return "Inactive"
         upcoming = schedules.next_runs(group, 1)
-        return upcoming[0].strftime("%Y-%m-%d %H:%M %Z") if upcoming else "On events"
+        return upcoming[0].strftime("%d %b %H:%M %Z") if upcoming else "On events"
 
     @admin.display(description="Tags")
     def tag_list(self, group: CustomerGroup):

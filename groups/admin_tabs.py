@@ -49,11 +49,12 @@ def members_context(group: CustomerGroup, params) -> dict:
         cells = []
         for column in chosen:
             if column == "added_at":
-                cells.append(membership.added_at)
+                cells.append(_moment(membership.added_at))
             elif column.startswith("attributes."):
                 cells.append(customer.attributes.get(column.removeprefix("attributes."), ""))
             else:
-                cells.append(getattr(customer, column))
+                value = getattr(customer, column)
+                cells.append(_moment(value) if isinstance(value, dt.datetime) else value)
         rows.append({"customer": customer, "cells": cells})
     days = params.get("range", "30")
     days = days if days in dict(RANGES) else "30"
@@ -71,6 +72,10 @@ def members_context(group: CustomerGroup, params) -> dict:
         "ranges": RANGES,
         "chart": charts.trend_chart(size_points(group, int(days))),
     }
+
+
+def _moment(value: dt.datetime | None) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def size_points(group: CustomerGroup, days: int, now: dt.datetime | None = None) -> list[tuple[dt.datetime, int]]:
@@ -144,7 +149,8 @@ def settings_context(group: CustomerGroup) -> dict:
     now = timezone.now()
     context: dict = {
         "schedule_sentence": schedules.describe(group),
-        "next_runs": schedules.next_runs(group, 5),
+        # In the group's own zone, as staff set the schedule; the template would show the site's.
+        "next_runs": [moment.strftime("%a %Y-%m-%d %H:%M %Z") for moment in schedules.next_runs(group, 5)],
         "last_scheduled_run": group.last_scheduled_run_at,
         "stale": health.is_stale(group, now),
         "runs": RefreshRun.objects.filter(group=group).select_related("initiated_by")[:RUNS_SHOWN],

@@ -85,7 +85,9 @@ def trend_chart(
     area = f"{x(first):.1f},{y(0):.1f} {line} {x(last):.1f},{y(0):.1f}"
     parts.append(f'<polygon fill="{FILL}" opacity="0.6" points="{area}"/>')
     parts.append(f'<polyline fill="none" stroke="{LINE}" stroke-width="2" points="{line}"/>')
-    for (moment, count), t in zip(points, times, strict=True):
+    # Dots mark each snapshot where there is room for them; a long range is read from the line.
+    dotted = zip(points, times, strict=True) if len(points) <= 40 else []
+    for (moment, count), t in dotted:
         label = escape(f"{moment.strftime(date_format + ' %H:%M')}: {count}")
         parts.append(
             f'<circle cx="{x(t):.1f}" cy="{y(count):.1f}" r="2.5" fill="{LINE}"><title>{label}</title></circle>'

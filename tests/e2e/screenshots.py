@@ -1,0 +1,67 @@
+"""`make screenshots`: the README's pictures of the back office, taken from seeded demo data.
+
+Run explicitly (pytest collects only test_*.py files by itself). The demo data is the same as
+`make run` seeds; the size history before today is drawn as a gentle random walk, because a fresh
+database has only today's snapshot and a flat chart would not show what the chart is for.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from customers.models import Customer
+from groups.models import CustomerGroup, SizeSnapshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+HISTORY_DAYS = 60
+
+
+def add_size_history(seed: int = 7) -> None:
+    rng = random.Random(seed)
+    now = timezone.now()
+    for group in CustomerGroup.objects.all():
+        count, rows = group.member_count, []
+        for days_ago in range(1, HISTORY_DAYS + 1):
+            count = max(0, round(count * (1 + rng.uniform(-0.04, 0.035))))
+            moment = now - timedelta(days=days_ago)
+            rows.append(SizeSnapshot(group=group, kind="daily", taken_at=moment, day=moment.date(), member_count=count))
+        SizeSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def test_screenshots(page):
+    call_command("seed_demo", customers=1500, seed=1, verbosity=0)
+    add_size_history()
+    OUT.mkdir(parents=True, exist_ok=True)
+    base = page.base
+    page.set_viewport_size({"width": 1500, "height": 900})
+    # The navigation sidebar takes a third of the width; the pictures are about the groups.
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+
+    page.goto(f"{base}/admin/groups/customergroup/")
+    page.screenshot(path=OUT / "group-list.png", full_page=True)
+
+    group = CustomerGroup.objects.get(slug="lapsed-vips")
+    change = f"{base}/admin/groups/customergroup/{group.pk}/change/"
+    page.goto(change + "?tab=members&range=90&columns=id&columns=email&columns=first_name&columns=last_name"
+              "&columns=attributes.tier&columns=added_at")  # fmt: skip
+    page.screenshot(path=OUT / "members.png", full_page=True)
+
+    # A little life in the history: three VIPs are no longer flagged, and leave on the event path.
+    for customer in Customer.objects.filter(group_memberships__group=group).order_by("pk")[:3]:
+        customer.attributes = {**customer.attributes, "vip": False}
+        customer.save()
+    today = timezone.localdate().isoformat()
+    page.goto(change + f"?tab=history&on={today}")
+    page.screenshot(path=OUT / "history.png", full_page=True)
+
+    page.goto(change + "?tab=settings")
+    page.wait_for_selector(".rb-preview.rb-ok")  # the live preview has answered
+    page.screenshot(path=OUT / "settings.png", full_page=True)
