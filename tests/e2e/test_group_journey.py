@@ -108,3 +108,30 @@ def test_validation_errors_appear_next_to_the_offending_row(page, shop):
     row.locator("input[aria-label=day]").fill("")
     expect(row.locator(".rb-error")).to_be_visible()
     expect(builder.locator(".rb-preview")).to_contain_text("problem")
+
+
+def test_experts_edit_the_json_and_the_builder_follows(page, shop):
+    page.goto(f"{page.base}/admin/groups/customergroup/add/")
+    page.click("text=Rules as JSON")
+    page.fill("#id_rules", '{"any": [{"field": "role", "op": "eq", "value": "staff"}, {"in_group": 999}]}')
+    builder = page.locator(".rule-builder")
+    expect(builder.locator("select.rb-bool").first).to_have_value("any")
+    expect(builder.locator("[data-path='/any/0'] input[aria-label=value]")).to_have_value("staff")
+    # Group 999 does not exist: the problem shows on its row.
+    expect(builder.locator("[data-path='/any/1'] .rb-error")).to_contain_text("does not exist")
+
+
+def test_a_refused_save_marks_each_problem_on_its_row(page, shop):
+    page.goto(f"{page.base}/admin/groups/customergroup/add/")
+    page.fill("#id_name", "Broken")
+    page.click("text=Rules as JSON")
+    page.fill(
+        "#id_rules",
+        '{"all": [{"field": "emial", "op": "eq", "value": "x"}, {"field": "email", "op": "gt", "value": 1}]}',
+    )
+    page.click("input[name=_save]")
+    expect(page.locator(".errornote")).to_be_visible()
+    builder = page.locator(".rule-builder")
+    expect(builder.locator("[data-path='/all/0'] .rb-error")).to_contain_text("did you mean 'email'")
+    expect(builder.locator("[data-path='/all/1'] .rb-error")).to_contain_text("does not apply")
+    assert not CustomerGroup.objects.filter(name="Broken").exists()
