@@ -210,10 +210,10 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if request.POST.get("post") == "yes":
             names = ", ".join(g.name for g in groups)
+            doomed = CustomerGroup.objects.filter(pk__in=[g.pk for g in groups])
             with transaction.atomic():
-                for group in groups:
-                    self.log_deletion(request, group, str(group))
-                CustomerGroup.objects.filter(pk__in=[g.pk for g in groups]).delete()
+                self.log_deletions(request, doomed)
+                doomed.delete()
             self.message_user(request, f"Deleted {len(groups)} groups: {names}.", messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:groups_customergroup_changelist"))
         ids = [g.pk for g in groups]
@@ -288,9 +288,10 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         saved = CustomerGroup.objects.get(pk=obj.pk)
         rules, active = obj.rules, obj.is_active
         obj.rules, obj.is_active = saved.rules, saved.is_active
-        # Counters are the engine's; the form's copy of them may be stale by now.
-        obj.rule_version, obj.member_count = saved.rule_version, saved.member_count
-        obj.save()
+        # Only what the form edits: the run status and counters on the row belong to the engine.
+        columns = {field.name for field in CustomerGroup._meta.concrete_fields} - {"rules", "is_active", "kind"}
+        edited = [name for name in form.changed_data if name in columns]
+        obj.save(update_fields=[*edited, "schedule", "updated_at"])
         form.pending_changes = (saved, rules, active)  # on the form: one per request
 
     def save_related(self, request, form, formsets, change: bool) -> None:

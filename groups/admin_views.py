@@ -7,6 +7,7 @@ only, check the model permission, say what happened with `message_user`, and red
 from __future__ import annotations
 
 import json
+import zoneinfo
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
@@ -101,7 +103,8 @@ def _group(model_admin, request: HttpRequest, object_id: str, *, change: bool) -
 
 def _back(request: HttpRequest, group: CustomerGroup, tab: str = "settings") -> HttpResponse:
     target = request.POST.get("next") or request.GET.get("next")
-    if target and target.startswith("/") and not target.startswith("//"):
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):  # fmt: skip
         return redirect(target)
     return redirect(reverse("admin:groups_customergroup_change", args=[group.pk]) + f"?tab={tab}")
 
@@ -169,12 +172,16 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
         body = json.loads(request.body or b"{}")
     except ValueError:
         return JsonResponse({"errors": [{"path": "", "message": "the rules are not valid JSON"}]}, status=400)
-    rules = body.get("rules")
-    group = None
-    if body.get("group_id"):
-        group = CustomerGroup.objects.filter(pk=body["group_id"]).first()
+    if not isinstance(body, dict):
+        return JsonResponse({"errors": [{"path": "", "message": 'send {"rules": ..., "group_id": ...}'}]}, status=400)
+    group_id = body.get("group_id")
+    group = CustomerGroup.objects.filter(pk=group_id).first() if isinstance(group_id, int) else None
+    # A time zone still being typed in the form must not break the preview: fall back to the group's.
+    time_zone = body.get("time_zone") or None
+    if time_zone is not None and time_zone not in zoneinfo.available_timezones():
+        time_zone = None
     try:
-        result = preview_rules(rules, group=group, time_zone=body.get("time_zone") or None)
+        result = preview_rules(body.get("rules"), group=group, time_zone=time_zone)
     except RulesInvalid as exc:
         return JsonResponse({"errors": exc.errors}, status=400)
     return JsonResponse(
