@@ -30,8 +30,16 @@ from . import schedules, services
 from .exports import export_request
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, Tag
 from .preview import preview as preview_rules
-from .rules import Catalogue, RulesInvalid, describe_rules, explain_rules, render_sql, rule_dependencies, validate_rules
-from .rules.compiler import compile_rules
+from .rules import (
+    Catalogue,
+    RulesInvalid,
+    compile_rules,
+    describe_rules,
+    explain_rules,
+    render_sql,
+    rule_dependencies,
+    validate_rules,
+)
 from .tasks import refresh_group
 
 MAX_MEMBER_EDIT = 10_000
@@ -345,6 +353,7 @@ class GroupViewSet(viewsets.ModelViewSet):
         if not group.is_dynamic:
             return Response({"sentence": "Members are added and removed by hand", "sql": None})
         catalogue = Catalogue.load()
+        _ensure_stored_rules_valid(group, catalogue)
         names = _group_names(group.rules)
         condition, params = compile_rules(
             group.rules, now=timezone.now(), tz=_zone(group), catalogue=catalogue, alias="c"
@@ -382,6 +391,7 @@ class GroupViewSet(viewsets.ModelViewSet):
         group = self.get_object()
         if not group.is_dynamic:
             raise ValidationError({"detail": "a manual group has no rules to explain"})
+        _ensure_stored_rules_valid(group, Catalogue.load())
         try:
             tree = explain_rules(
                 group.rules, int(customer_id), now=timezone.now(), tz=_zone(group), catalogue=Catalogue.load(),
@@ -418,6 +428,14 @@ def _zone(group: CustomerGroup) -> zoneinfo.ZoneInfo:
     from .engine import group_zone
 
     return group_zone(group)
+
+
+def _ensure_stored_rules_valid(group: CustomerGroup, catalogue: Catalogue) -> None:
+    """Stored rules can stop being valid (an attribute's type changed, a group was deleted): say what
+    is wrong, as a save would, rather than fail while compiling them."""
+    problems = validate_rules(group.rules, catalogue=catalogue, group_id=group.pk)
+    if problems:
+        raise ValidationError({"rules": problems})
 
 
 def _group_names(rules: dict) -> dict[int, str]:

@@ -248,3 +248,13 @@ def test_event_in_the_group_flow_end_to_end(api):
     assert members(body["id"]) == {ann.pk} and Event.objects.count() == 2
     services.refresh(CustomerGroup.objects.get(pk=body["id"]))
     assert members(body["id"]) == {ann.pk}
+
+
+def test_query_and_explain_of_rules_that_went_stale_say_what_is_wrong(api):
+    other = create_group(api, name="Other")
+    body = create_group(api, name="Dependant", rules={"in_group": other["id"]})
+    CustomerGroup.objects.filter(pk=other["id"]).delete()
+    query = api.get(f"/api/groups/{body['id']}/query/")
+    assert query.status_code == 400 and query.json()["rules"][0]["path"] == "/in_group"
+    ann = Customer.objects.create(email="ann@example.com")
+    assert api.get(f"/api/groups/{body['id']}/explain/{ann.pk}/").status_code == 400
