@@ -156,3 +156,38 @@ def form_data(group, **changes):
             "schedule_frequency": ""}  # fmt: skip
     data.update(changes)
     return data
+
+
+def test_a_manual_group_is_created_without_rules(admin_client, customers):
+    data = {"name": "VIP tasting", "slug": "vip-tasting", "kind": "manual", "rules": "", "refresh_mode": "events",
+            "time_zone": "", "is_active": "on", "schedule_frequency": ""}  # fmt: skip
+    response = admin_client.post(reverse("admin:groups_customergroup_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    group = CustomerGroup.objects.get(slug="vip-tasting")
+    assert group.kind == "manual" and group.rules == {} and not RefreshRun.objects.filter(group=group).exists()
+
+
+def test_a_new_dynamic_group_fills_at_once(admin_client, customers):
+    data = {"name": "Staff", "slug": "staff", "kind": "dynamic", "refresh_mode": "events", "time_zone": "",
+            "rules": json.dumps({"field": "role", "op": "eq", "value": "staff"}), "is_active": "on",
+            "schedule_frequency": ""}  # fmt: skip
+    assert admin_client.post(reverse("admin:groups_customergroup_add"), data).status_code == 302
+    assert CustomerGroup.objects.get(slug="staff").member_count == 1
+
+
+def test_activation_schedule_is_saved_for_the_sweep(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_change", args=[dynamic_group.pk])
+    data = form_data(dynamic_group, deactivate_at_0="2030-01-31", deactivate_at_1="18:00:00")
+    assert admin_client.post(url, data).status_code == 302
+    dynamic_group.refresh_from_db()
+    assert dynamic_group.deactivate_at is not None and dynamic_group.is_active
+
+
+def test_deactivating_in_the_form_goes_through_set_active(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_change", args=[dynamic_group.pk])
+    data = form_data(dynamic_group)
+    del data["is_active"]
+    assert admin_client.post(url, data).status_code == 302
+    dynamic_group.refresh_from_db()
+    assert not dynamic_group.is_active and dynamic_group.member_count == 0
+    assert RefreshRun.objects.filter(group=dynamic_group, reason="deactivation").exists()

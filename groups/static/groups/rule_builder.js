@@ -464,6 +464,11 @@
         parts.push(" On saving, ", el("strong", { class: "rb-enter" }, String(data.would_enter)), " would enter and ",
           el("strong", { class: "rb-leave" }, String(data.would_leave)), " would leave the group.");
       }
+      const sample = (data.sample || []).slice(0, 5)
+        .map((c) => [c.first_name, c.last_name].filter(Boolean).join(" ") || c.email || c.external_id || `#${c.id}`);
+      if (sample.length) {
+        parts.push(el("span", { class: "rb-sample" }, ` For example: ${sample.join(", ")}${data.count > sample.length ? "…" : "."}`));
+      }
       this.previewBox.replaceChildren(...parts);
       this.previewBox.className = "rb-preview rb-ok";
     }
