@@ -61,3 +61,14 @@ def test_members_from_a_csv_file(admin_client, customers, manual_group):
 def test_dynamic_group_members_cannot_be_edited_by_hand(admin_client, dynamic_group):
     url = reverse("admin:groups_customergroup_edit_members", args=[dynamic_group.pk])
     assert admin_client.get(url).status_code == 302
+
+
+def test_viewer_sees_a_customers_groups_but_no_group_actions(viewer_client, customers, dynamic_group):
+    html = viewer_client.get(reverse("admin:customers_customer_change", args=[customers[0].pk])).content.decode()
+    assert 'id="customer-groups"' in html and "explain-tree" in html
+    listing = viewer_client.get(reverse("admin:customers_customer_changelist")).content.decode()
+    assert 'value="add_to_group"' not in listing and 'value="remove_from_group"' not in listing
+
+
+def test_import_page_is_still_reachable_from_the_customer_admin(admin_client):
+    assert admin_client.get(reverse("admin:customers_customer_import")).status_code == 200
