@@ -138,6 +138,10 @@ def history_context(group: CustomerGroup, params, page_number: str | None = None
     return context
 
 
+def _in_zone(moment: dt.datetime | None) -> str:
+    return moment.strftime("%a %Y-%m-%d %H:%M %Z") if moment else ""
+
+
 def _day(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text) if text else None
@@ -150,8 +154,9 @@ def settings_context(group: CustomerGroup) -> dict:
     context: dict = {
         "schedule_sentence": schedules.describe(group),
         # In the group's own zone, as staff set the schedule; the template would show the site's.
-        "next_runs": [moment.strftime("%a %Y-%m-%d %H:%M %Z") for moment in schedules.next_runs(group, 5)],
+        "next_runs": [_in_zone(moment) for moment in schedules.next_runs(group, 5)],
         "last_scheduled_run": group.last_scheduled_run_at,
+        "last_scheduled_time": _in_zone(schedules.last_scheduled_run(group, now)),
         "stale": health.is_stale(group, now),
         "runs": RefreshRun.objects.filter(group=group).select_related("initiated_by")[:RUNS_SHOWN],
     }

@@ -73,3 +73,19 @@ def test_trend_chart_draws_snapshots(admin_client, dynamic_group):
     SizeSnapshot.objects.create(group=dynamic_group, kind="run", taken_at="2026-01-01T00:00:00Z", member_count=1)
     html = admin_client.get(change_url(dynamic_group, "members") + "&range=365").content.decode()
     assert "<polyline" in html
+
+
+def test_settings_tab_warns_when_a_scheduled_group_is_stale(admin_client, dynamic_group):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(days=3)
+    CustomerGroup.objects.filter(pk=dynamic_group.pk).update(
+        refresh_mode="events_and_schedule", schedule={"frequency": "hourly", "minute": 0}, time_zone="Europe/Paris",
+        last_refreshed_at=long_ago, created_at=long_ago,
+    )  # fmt: skip
+    html = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+    assert 'id="stale-warning"' in html and "Every hour at :00" in html
+    assert html.count("CET") + html.count("CEST") >= 5  # next runs and the last time, in the group's zone
+    assert "has not happened yet" in html
