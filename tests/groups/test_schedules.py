@@ -11,22 +11,32 @@ from django.test import override_settings
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
 from groups import schedules
-from groups.models import CustomerGroup
+from groups.models import CustomerGroup, Membership
 
 DAILY = {"frequency": "daily", "time": "06:00"}
+CUSTOMERS = {"field": "role", "op": "eq", "value": "customer"}
 
 
 def make_group(schedule: dict | None = None, time_zone: str = "Europe/Paris", **fields) -> CustomerGroup:
-    """A dynamic group refreshing on events and on `schedule` (daily 06:00 unless given)."""
+    """A dynamic group of customers with the role "customer", refreshing on events and on `schedule`.
+
+    The schedule is daily at 06:00 unless given.
+    """
     count = CustomerGroup.objects.count() + 1
     defaults = {
         "name": f"Group {count}",
         "slug": f"group-{count}",
+        "rules": CUSTOMERS,
         "refresh_mode": CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE,
         "schedule": DAILY if schedule is None else schedule,
         "time_zone": time_zone,
     }
     return CustomerGroup.objects.create(**(defaults | fields))
+
+
+def members(group: CustomerGroup) -> set[str]:
+    """The e-mail addresses of the group's members, as stored."""
+    return set(Membership.objects.filter(group=group).values_list("customer__email", flat=True))
 
 
 def utc(*args: int) -> datetime:

@@ -1,83 +1,126 @@
-"""Scheduled runs and group health: skips, failures with backoff, pausing, stuck runs, staleness, timed activation."""
+"""Scheduled runs and group health: skips, failures with backoff, pausing, stuck runs, staleness, timed activation.
+
+Every refresh here is the real one (the membership engine over the few customers a test creates).
+A failure is a real one too: rules stored in the database that the compiler cannot compile, as a
+bad migration or a hand-edited row would leave them. Retries go through the project's Celery app
+to kombu's in-memory broker, and the tests read the messages a worker would receive.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import queue
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
-from groups import engine, health, schedules, services
+from config.celery import app
+from customers.models import Customer
+from groups import health, schedules, services
 from groups.models import CustomerGroup, RefreshRun
-from tests.groups.test_schedules import make_group, utc
+from tests.groups.test_schedules import CUSTOMERS, make_group, members, utc
 
 pytestmark = pytest.mark.django_db
 
 SIX_PARIS = utc(2026, 5, 4, 4)  # Monday 4 May 2026, 06:00 in Paris
+# A field no customer has: saved past validation, the compiler refuses it on every refresh.
+BROKEN_RULES = {"field": "shoe_size", "op": "eq", "value": 42}
+BROKEN_ERROR = "ValueError: unknown customer field 'shoe_size'"
+
+
+def break_rules(group: CustomerGroup) -> None:
+    """Store rules the compiler cannot compile, bypassing validation (no save(), no signal)."""
+    CustomerGroup.objects.filter(pk=group.pk).update(rules=BROKEN_RULES)
+
+
+@dataclass(frozen=True)
+class Message:
+    task: str
+    kwargs: dict
+    eta: datetime
+
+
+class Broker:
+    """Kombu's in-memory broker behind the project's Celery app; reads what was published to it."""
+
+    def take(self) -> list[Message]:
+        """Every message waiting on the default queue, oldest first, removed from the queue."""
+        taken = []
+        with app.connection_for_read() as connection:
+            waiting = connection.SimpleQueue(app.conf.task_default_queue, no_ack=True)
+            try:
+                while True:
+                    message = waiting.get(block=False)
+                    _args, kwargs, _embed = message.payload
+                    eta = datetime.fromisoformat(message.headers["eta"]) if message.headers["eta"] else None
+                    taken.append(Message(message.headers["task"], kwargs, eta))
+            except queue.Empty:
+                pass
+            finally:
+                waiting.close()
+        return taken
+
+    def deliver(self, message: Message) -> None:
+        """What a worker does with the message: run the registered task with its arguments."""
+        app.tasks[message.task](**message.kwargs)
+
+
+def _drop_broker_connections() -> None:
+    # The app keeps the connection and producer pools it made from the broker URL at first use;
+    # forget them (kombu keeps them, per URL, for reuse) so the next message goes to the broker now set.
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
-def refreshes(monkeypatch):
-    """Replace the membership engine's refresh by one that succeeds and records its reason."""
-    reasons: list[str] = []
-
-    def refresh(group, *, reason, initiated_by=None, run=None, now=None):
-        reasons.append(reason)
-        run = run or RefreshRun.objects.create(group=group, reason=reason)
-        RefreshRun.objects.filter(pk=run.pk).update(status="succeeded")
-        CustomerGroup.objects.filter(pk=group.pk).update(last_refreshed_at=utc(2026, 1, 1))
-        return run
-
-    monkeypatch.setattr(services, "refresh", refresh)
-    return reasons
-
-
-@pytest.fixture
-def engine_fails(monkeypatch):
-    """The real refresh service, over an engine that fails every time."""
-
-    def evaluate(*args, **kwargs):
-        raise RuntimeError("the database went away")
-
-    monkeypatch.setattr(engine, "evaluate", evaluate)
-
-
-@pytest.fixture
-def retries(monkeypatch):
-    """Tasks run_scheduled sends (its retries), recorded instead of published."""
-    sent: list[tuple[str, dict, float]] = []
-
-    class App:
-        def send_task(self, name, kwargs, countdown):
-            sent.append((name, kwargs, countdown))
-
-    monkeypatch.setattr(schedules, "current_app", App())
-    return sent
+def broker():
+    """The project's Celery app publishing to an in-memory broker instead of the configured one."""
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.broker_url, app.conf.broker_transport_options = "memory://localhost/", {}
+    _drop_broker_connections()
+    app.loader.import_default_modules()  # what a worker does first: register every app's tasks
+    reader = Broker()
+    reader.take()  # the in-memory broker lives as long as the process: start empty
+    yield reader
+    reader.take()
+    app.conf.broker_url, app.conf.broker_transport_options = saved
+    _drop_broker_connections()
 
 
 # --- scheduled runs ----------------------------------------------------------------------------
 
 
-def test_a_scheduled_run_refreshes_and_records_when_it_ran(time_machine, refreshes):
+def test_a_scheduled_run_refreshes_membership_and_records_when_it_ran(time_machine, customers):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group()
     run = schedules.run_scheduled(group.pk)
-    assert (run.status, run.reason) == ("succeeded", "schedule")
-    assert refreshes == ["schedule"]
+    assert (run.status, run.reason, run.added, run.removed, run.error) == ("succeeded", "schedule", 1, 0, "")
+    assert members(group) == {"ana@example.com"}
     group.refresh_from_db()
-    assert group.last_scheduled_run_at == SIX_PARIS
+    assert (group.member_count, group.last_run_status, group.failure_count) == (1, "succeeded", 0)
+    assert (group.last_refreshed_at, group.last_scheduled_run_at) == (SIX_PARIS, SIX_PARIS)
+
+    Customer.objects.filter(pk=customers["ana"].pk).update(role="staff")  # no event: only the schedule sees it
+    time_machine.move_to(SIX_PARIS + timedelta(days=1), tick=False)
+    run = schedules.run_scheduled(group.pk)
+    assert (run.status, run.added, run.removed) == ("succeeded", 0, 1)
+    assert members(group) == set()
 
 
-def test_an_inactive_group_is_skipped_and_says_so(time_machine, refreshes):
+def test_an_inactive_group_is_skipped_and_says_so(time_machine, customers):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group(is_active=False)
     run = schedules.run_scheduled(group.pk)
     assert (run.status, run.reason, run.error) == ("skipped", "schedule", "Skipped: the group is inactive.")
-    assert refreshes == []
     assert schedules.run_scheduled(group.pk) is None  # that scheduled time is done
+    assert list(RefreshRun.objects.filter(group=group)) == [run]
+    assert members(group) == set()
+    group.refresh_from_db()
+    assert (group.last_refreshed_at, group.last_scheduled_run_at) == (None, SIX_PARIS)
 
 
-def test_a_leftover_task_of_a_deleted_or_unscheduled_group_cleans_itself_up(time_machine, refreshes):
+def test_a_leftover_task_of_a_deleted_or_unscheduled_group_cleans_itself_up(time_machine, customers):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group()
     schedules.sync_schedule(group)
@@ -85,47 +128,88 @@ def test_a_leftover_task_of_a_deleted_or_unscheduled_group_cleans_itself_up(time
     assert schedules.run_scheduled(group.pk) is None
     assert not PeriodicTask.objects.filter(name=schedules.task_name(group.pk)).exists()
     assert schedules.run_scheduled(group.pk + 1000) is None
-    assert refreshes == []
+    assert not RefreshRun.objects.exists()
+    assert members(group) == set()
 
 
-def test_a_failed_run_keeps_the_error_and_retries_with_backoff(time_machine, engine_fails, retries):
+def test_a_failed_run_keeps_the_error_and_retries_with_backoff(time_machine, customers, broker):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group()
+    break_rules(group)
     run = schedules.run_scheduled(group.pk)
-    assert (run.status, run.error) == ("failed", "RuntimeError: the database went away")
+    assert (run.status, run.reason, run.error) == ("failed", "schedule", BROKEN_ERROR)
+    assert run.finished_at == SIX_PARIS
     group.refresh_from_db()
-    assert (group.last_run_status, group.failure_count, group.last_error) == (
-        "failed",
-        1,
-        "RuntimeError: the database went away",
+    assert (group.last_run_status, group.failure_count, group.last_error) == ("failed", 1, BROKEN_ERROR)
+    assert group.last_scheduled_run_at == SIX_PARIS
+    (retry,) = broker.take()
+    assert retry == Message(
+        "groups.refresh_scheduled", {"group_id": group.pk, "attempt": 1}, SIX_PARIS + timedelta(minutes=1)
     )
-    assert retries == [("groups.refresh_scheduled", {"group_id": group.pk, "attempt": 1}, 60.0)]
 
-    time_machine.shift(timedelta(minutes=1))
-    schedules.run_scheduled(group.pk, attempt=1)  # a retry runs although its scheduled time is claimed
-    assert retries[-1] == ("groups.refresh_scheduled", {"group_id": group.pk, "attempt": 2}, 120.0)
+    time_machine.move_to(retry.eta, tick=False)
+    broker.deliver(retry)  # a retry runs although its scheduled time is claimed
+    (retry,) = broker.take()
+    assert retry == Message(
+        "groups.refresh_scheduled", {"group_id": group.pk, "attempt": 2}, SIX_PARIS + timedelta(minutes=1 + 2)
+    )
+    runs = RefreshRun.objects.filter(group=group).order_by("pk")
+    assert [(r.reason, r.status, r.error) for r in runs] == [("schedule", "failed", BROKEN_ERROR)] * 2
+    group.refresh_from_db()
+    assert (group.failure_count, group.last_scheduled_run_at) == (2, SIX_PARIS)
 
 
-def test_repeated_failures_pause_the_group_until_a_refresh_by_hand_succeeds(time_machine, engine_fails, retries):
+def test_repeated_failures_pause_the_group_until_a_refresh_by_hand_succeeds(
+    time_machine, customers, broker, staff_user
+):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group()
     schedules.sync_schedule(group)
-    for attempt in range(health.MAX_CONSECUTIVE_FAILURES):
-        schedules.run_scheduled(group.pk, attempt=attempt)
+    break_rules(group)
+    schedules.run_scheduled(group.pk)
+    retries = []
+    while sent := broker.take():  # a worker taking each retry when it is due
+        (retry,) = sent
+        retries.append(retry)
+        time_machine.move_to(retry.eta, tick=False)
+        broker.deliver(retry)
+
+    assert [r.kwargs["attempt"] for r in retries] == [1, 2, 3, 4]  # no retry once paused
+    etas = [retry.eta for retry in retries]
+    waits = [later - earlier for earlier, later in zip([SIX_PARIS, *etas], etas, strict=False)]
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    runs = RefreshRun.objects.filter(group=group).order_by("pk")
+    assert [(r.status, r.error) for r in runs] == [("failed", BROKEN_ERROR)] * health.MAX_CONSECUTIVE_FAILURES
     group.refresh_from_db()
-    assert (group.last_run_status, group.failure_count) == ("failing", health.MAX_CONSECUTIVE_FAILURES)
-    assert len(retries) == health.MAX_CONSECUTIVE_FAILURES - 1  # no retry once paused
+    assert (group.last_run_status, group.failure_count, group.last_error) == (
+        "failing",
+        health.MAX_CONSECUTIVE_FAILURES,
+        BROKEN_ERROR,
+    )
     assert PeriodicTask.objects.get(name=schedules.task_name(group.pk)).enabled is False
 
     time_machine.move_to(SIX_PARIS + timedelta(days=1), tick=False)
     run = schedules.run_scheduled(group.pk)  # a firing that raced the pause
     assert run.status == "skipped"
     assert "paused after 5 failed runs in a row" in run.error
+    assert broker.take() == []
 
-    health.record_success(group)  # what a successful refresh by hand records
+    with pytest.raises(ValueError, match="shoe_size"):  # refreshing by hand without a fix fails again
+        services.refresh(group, reason="manual_refresh", initiated_by=staff_user)
+    group.refresh_from_db()
+    assert group.last_run_status == "failing"
+    assert PeriodicTask.objects.get(name=schedules.task_name(group.pk)).enabled is False
+
+    CustomerGroup.objects.filter(pk=group.pk).update(rules=CUSTOMERS)  # the row is repaired
+    run = services.refresh(group, reason="manual_refresh", initiated_by=staff_user)
+    assert (run.status, run.added) == ("succeeded", 1)
+    assert members(group) == {"ana@example.com"}
     group.refresh_from_db()
     assert (group.last_run_status, group.failure_count, group.last_error) == ("succeeded", 0, "")
     assert PeriodicTask.objects.get(name=schedules.task_name(group.pk)).enabled is True
+
+    time_machine.move_to(SIX_PARIS + timedelta(days=2), tick=False)
+    assert schedules.run_scheduled(group.pk).status == "succeeded"  # the schedule runs again
 
 
 @pytest.mark.parametrize(("failures", "minutes"), [(0, 1), (1, 1), (2, 2), (3, 4), (4, 8), (6, 32), (7, 60), (30, 60)])
@@ -213,14 +297,18 @@ def test_inactive_and_event_only_groups_are_never_stale():
 # --- timed activation ---------------------------------------------------------------------------
 
 
-def test_due_activations_and_deactivations_apply_once(time_machine, refreshes):
+def reasons(group: CustomerGroup) -> list[str]:
+    return list(RefreshRun.objects.filter(group=group).order_by("pk").values_list("reason", flat=True))
+
+
+def test_due_activations_and_deactivations_apply_once(time_machine, customers):
     time_machine.move_to(utc(2026, 5, 4, 12), tick=False)
     now = utc(2026, 5, 4, 12)
     waking = make_group(is_active=False, activate_at=now - timedelta(minutes=1))
     sleeping = make_group(deactivate_at=now)
     later = make_group(is_active=False, activate_at=now + timedelta(hours=1))
-    for group in (waking, sleeping, later):
-        schedules.sync_schedule(group)
+    services.refresh(sleeping)
+    assert members(sleeping) == {"ana@example.com"}
 
     assert health.apply_due_activations() == 2
     assert health.apply_due_activations() == 0
@@ -229,7 +317,13 @@ def test_due_activations_and_deactivations_apply_once(time_machine, refreshes):
     assert (waking.is_active, waking.activate_at) == (True, None)
     assert (sleeping.is_active, sleeping.deactivate_at) == (False, None)
     assert (later.is_active, later.activate_at) == (False, now + timedelta(hours=1))
-    assert refreshes == ["activation", "deactivation"]
+    assert (reasons(waking), reasons(sleeping), reasons(later)) == (
+        ["activation"],
+        ["manual_refresh", "deactivation"],
+        [],
+    )
+    assert not RefreshRun.objects.exclude(status="succeeded").exists()
+    assert (members(waking), members(sleeping), members(later)) == ({"ana@example.com"}, set(), set())
     enabled = dict(PeriodicTask.objects.filter(name__startswith="groups.refresh:").values_list("name", "enabled"))
     assert enabled == {
         schedules.task_name(waking.pk): True,
@@ -238,19 +332,20 @@ def test_due_activations_and_deactivations_apply_once(time_machine, refreshes):
     }
 
 
-def test_when_both_times_passed_the_later_one_wins(time_machine, refreshes):
+def test_when_both_times_passed_the_later_one_wins(time_machine, customers):
     time_machine.move_to(utc(2026, 5, 4, 18), tick=False)
     group = make_group(is_active=False, activate_at=utc(2026, 5, 4, 9), deactivate_at=utc(2026, 5, 4, 17))
     health.apply_due_activations()
     group.refresh_from_db()
     assert (group.is_active, group.activate_at, group.deactivate_at) == (False, None, None)
-    assert refreshes == ["activation", "deactivation"]
+    assert reasons(group) == ["activation", "deactivation"]
+    assert members(group) == set()
 
 
 # --- which scheduled time a firing belongs to -----------------------------------------------------
 
 
-def test_the_first_time_of_a_changed_schedule_still_runs(time_machine, refreshes):
+def test_the_first_time_of_a_changed_schedule_still_runs(time_machine, customers):
     time_machine.move_to(SIX_PARIS, tick=False)
     group = make_group()
     assert schedules.run_scheduled(group.pk).status == "succeeded"  # 06:00
@@ -260,7 +355,7 @@ def test_the_first_time_of_a_changed_schedule_still_runs(time_machine, refreshes
     assert schedules.run_scheduled(group.pk).status == "succeeded"  # 06:30 the same morning
 
 
-def test_a_slightly_early_firing_counts_and_the_on_time_one_does_not_repeat_it(time_machine, refreshes):
+def test_a_slightly_early_firing_counts_and_the_on_time_one_does_not_repeat_it(time_machine, customers):
     time_machine.move_to(SIX_PARIS - timedelta(minutes=2), tick=False)
     group = make_group()
     assert schedules.run_scheduled(group.pk) is not None
@@ -271,7 +366,7 @@ def test_a_slightly_early_firing_counts_and_the_on_time_one_does_not_repeat_it(t
     assert schedules.run_scheduled(other.pk) is None  # too early to be 06:00's run
 
 
-def test_a_late_firing_catches_up_once_within_half_the_gap(time_machine, refreshes):
+def test_a_late_firing_catches_up_once_within_half_the_gap(time_machine, customers):
     time_machine.move_to(utc(2026, 5, 4, 9, 29), tick=False)
     group = make_group({"frequency": "hourly", "minute": 0}, "UTC")
     assert schedules.run_scheduled(group.pk) is not None  # 09:00, 29 minutes late
@@ -306,19 +401,3 @@ def test_sync_all_rebuilds_tasks_and_drops_orphans():
     assert names == {schedules.task_name(group.pk)}
     assert not CrontabSchedule.objects.filter(pk=leftover.pk).exists()
     assert events_only.pk not in {int(name.split(":")[1]) for name in names}
-
-
-# --- with the real membership engine ------------------------------------------------------------
-
-
-def test_a_scheduled_run_refreshes_membership_through_the_engine(time_machine):
-    from customers.models import Customer
-
-    time_machine.move_to(SIX_PARIS, tick=False)
-    Customer.objects.create(email="ana@example.com", role="customer")
-    Customer.objects.create(email="bo@example.com", role="staff")
-    group = make_group(rules={"field": "role", "op": "eq", "value": "customer"})
-    run = schedules.run_scheduled(group.pk)
-    assert (run.status, run.reason, run.added, run.removed) == ("succeeded", "schedule", 1, 0)
-    group.refresh_from_db()
-    assert (group.member_count, group.last_refreshed_at, group.last_scheduled_run_at) == (1, SIX_PARIS, SIX_PARIS)
