@@ -49,3 +49,10 @@ def test_every_operation_answers_without_server_errors_and_within_its_schema(tok
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
 
         check()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/", "/api/docs/redoc/"])
+def test_the_schema_and_the_docs_pages_are_served(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
