@@ -95,7 +95,11 @@ def evaluate(
         for group in dependency_order(groups):
             with transaction.atomic():
                 _lock_groups([group.pk], shared=False)
-                outcome.merge(_apply([group], None, {group.pk: condition_of(group, now, catalogue)}, reason, run_id))
+                _materialise_target(group, condition_of(group, now, catalogue))
+                outcome.merge(_apply([group], None, {group.pk: FULL_REFRESH_TARGET}, reason, run_id))
+                with connection.cursor() as cursor:
+                    # ON COMMIT DROP alone would leave it for the next refresh inside an outer transaction.
+                    cursor.execute("DROP TABLE refresh_target")
         return outcome
     groups, conditions = _compilable(groups, now, catalogue, outcome)
     if not groups:
@@ -200,6 +204,21 @@ def condition_of(group: CustomerGroup, now: datetime, catalogue: Catalogue) -> t
     return compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue, alias="c")
 
 
+# A full refresh first writes the matching customers to a temporary table: a plain CREATE TABLE AS
+# can scan in parallel, while PostgreSQL runs a statement with data-modifying CTEs in one process.
+FULL_REFRESH_TARGET = object()
+
+
+def _materialise_target(group: CustomerGroup, condition: tuple[str, list]) -> None:
+    sql, params = condition
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE refresh_target ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT c.id AS customer_id FROM customers_customer c WHERE {sql}",
+            params,
+        )
+
+
 def _compilable(groups: list[CustomerGroup], now: datetime, catalogue: Catalogue, outcome: Outcome):
     """Leave out groups whose stored rules no longer compile (e.g. edited by hand in the database):
     one broken group must not stop every customer write from updating all the other groups."""
@@ -226,11 +245,14 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
         params.append(list(customer_ids))
     branches = []
     for group in groups:
+        params.append(group.pk)
+        if conditions[group.pk] is FULL_REFRESH_TARGET:
+            branches.append("SELECT %s::bigint AS group_id, customer_id FROM refresh_target")
+            continue
         condition, condition_params = conditions[group.pk]
         branches.append(
             f"SELECT %s::bigint AS group_id, c.id AS customer_id FROM customers_customer c {scope} WHERE ({condition})"
         )
-        params.append(group.pk)
         params.extend(condition_params)
     group_ids = [g.pk for g in groups]
     versions = [g.rule_version for g in groups]
