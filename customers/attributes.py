@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# The rule language's coercion is the one definition of "fits the declared type"; it is pure code
-# (no models), so reading it from here keeps one source of truth without a dependency on groups' models.
-from groups.rules.fields import coerce_attribute_value
-
 from .models import AttributeDefinition
+from .values import coerce_attribute_value
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from .attributes import KEY_RE
 from .models import AttributeDefinition, Customer
 from .signals import announce, announcing_as
+from .values import coerce_attribute_value
 
 # The built-in fields an import may write, and their kind.
 TEXT_FIELDS = ("external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
@@ -55,7 +56,7 @@ class ColumnMap:
 
     @property
     def attribute_key(self) -> str | None:
-        return self.target[len(ATTRIBUTE_PREFIX):] if self.target.startswith(ATTRIBUTE_PREFIX) else None
+        return self.target[len(ATTRIBUTE_PREFIX) :] if self.target.startswith(ATTRIBUTE_PREFIX) else None
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ def guess_mapping(header: Iterable[str]) -> list[ColumnMap]:
         name = column.strip().lower().replace(" ", "_").replace("-", "_")
         if name in FIELDS:
             mapping.append(ColumnMap(column, name))
-        elif name.startswith(ATTRIBUTE_PREFIX) and KEY_RE.match(column.strip()[len(ATTRIBUTE_PREFIX):]):
-            mapping.append(ColumnMap(column, ATTRIBUTE_PREFIX + column.strip()[len(ATTRIBUTE_PREFIX):]))
+        elif name.startswith(ATTRIBUTE_PREFIX) and KEY_RE.match(column.strip()[len(ATTRIBUTE_PREFIX) :]):
+            mapping.append(ColumnMap(column, ATTRIBUTE_PREFIX + column.strip()[len(ATTRIBUTE_PREFIX) :]))
     return mapping
 
 
@@ -128,8 +129,6 @@ class _RowChecker:
         self.lengths = {name: Customer._meta.get_field(name).max_length for name in TEXT_FIELDS}
 
     def check(self, record: dict[str, str], line: int) -> tuple[dict[str, Any], list[RowError]]:
-        from groups.rules.fields import coerce_attribute_value
-
         values: dict[str, Any] = {}
         attributes: dict[str, Any] = {}
         errors: list[RowError] = []
@@ -154,8 +153,6 @@ class _RowChecker:
         return values, errors
 
     def _field(self, name: str, raw: str) -> Any:
-        from groups.rules.fields import coerce_attribute_value
-
         if name in TEXT_FIELDS:
             if len(raw) > self.lengths[name]:
                 raise ValueError(f"{name} is at most {self.lengths[name]} characters, got {len(raw)}")
