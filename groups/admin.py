@@ -125,9 +125,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last refreshed", ordering="last_refreshed_at")
     def last_refreshed(self, group: CustomerGroup):
-        when = (
-            timezone.localtime(group.last_refreshed_at).strftime("%d %b %H:%M") if group.last_refreshed_at else "—"
-        )
+        when = timezone.localtime(group.last_refreshed_at).strftime("%d %b %H:%M") if group.last_refreshed_at else "—"
         status = group.last_run_status
         if status in (CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING):
             # Failures stand out: red, with the error one hover away.
@@ -167,7 +165,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     def refresh_groups(self, request, queryset):
         dynamic = [g for g in queryset if g.is_dynamic]
         for group in dynamic:
-            admin_views.queue_refresh(group, request.user)
+            services.queue_refresh(group, initiated_by=request.user)
         skipped = len(queryset) - len(dynamic)
         note = f" ({skipped} manual groups skipped: they change only by hand)" if skipped else ""
         self.message_user(request, f"Refresh queued for {len(dynamic)} groups{note}.")

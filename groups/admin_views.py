@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from . import exports, services
 from .forms import MemberListForm, match_customers
-from .models import CustomerGroup, Membership, Reason, RefreshRun
+from .models import CustomerGroup, Membership, Reason
 from .preview import preview as preview_rules
 from .rules import RulesInvalid
 
@@ -51,18 +51,6 @@ def urls(model_admin) -> list:
 
 
 # --- shared operations (the list's actions call these too) ---------------------------------------
-
-
-def queue_refresh(group: CustomerGroup, user) -> RefreshRun:
-    """A queued run that a Celery worker picks up: the page answers at once, however big the group."""
-    from .tasks import refresh_group
-
-    run = RefreshRun.objects.create(
-        group=group, reason=Reason.MANUAL_REFRESH, initiated_by=user, rule_version=group.rule_version
-    )
-    # After commit, so the worker finds the run row.
-    transaction.on_commit(lambda: refresh_group.delay(group.pk, Reason.MANUAL_REFRESH, run.pk))
-    return run
 
 
 def duplicate_group(group: CustomerGroup, user) -> CustomerGroup:
@@ -114,7 +102,7 @@ def refresh(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     if not group.is_dynamic:
         model_admin.message_user(request, f"“{group}” is a manual group: it changes only by hand.", messages.WARNING)
     else:
-        queue_refresh(group, request.user)
+        services.queue_refresh(group, initiated_by=request.user)
         model_admin.message_user(request, f"Refresh of “{group}” queued; the runs below show its progress.")
     return _back(request, group)
 
@@ -126,7 +114,7 @@ def refresh_all(model_admin, request: HttpRequest) -> HttpResponse:
 
     groups = dependency_order(list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True)))
     for group in groups:  # queued dependencies first, so a worker meets them in that order
-        queue_refresh(group, request.user)
+        services.queue_refresh(group, initiated_by=request.user)
     model_admin.message_user(request, f"Refresh queued for {len(groups)} active dynamic groups.")
     return redirect("admin:groups_customergroup_changelist")
 

@@ -40,7 +40,6 @@ from .rules import (
     rule_dependencies,
     validate_rules,
 )
-from .tasks import refresh_group
 
 MAX_MEMBER_EDIT = 10_000
 
@@ -339,10 +338,7 @@ class GroupViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         group = self.get_object()
-        run = RefreshRun.objects.create(
-            group=group, reason=Reason.MANUAL_REFRESH, initiated_by=request.user, rule_version=group.rule_version
-        )
-        transaction.on_commit(lambda: refresh_group.delay(group.pk, Reason.MANUAL_REFRESH, run.pk))
+        run = services.queue_refresh(group, initiated_by=request.user)
         run.refresh_from_db()
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -359,9 +355,7 @@ class GroupViewSet(viewsets.ModelViewSet):
             group.rules, now=timezone.now(), tz=_zone(group), catalogue=catalogue, alias="c"
         )
         sql = render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)  # noqa: S608
-        return Response(
-            {"sentence": describe_rules(group.rules, catalogue=catalogue, group_names=names), "sql": sql}
-        )
+        return Response({"sentence": describe_rules(group.rules, catalogue=catalogue, group_names=names), "sql": sql})
 
     @extend_schema(
         request=PreviewRequestSerializer,

@@ -57,6 +57,18 @@ def refresh(
     return run
 
 
+def queue_refresh(group: CustomerGroup, *, reason: str = Reason.MANUAL_REFRESH, initiated_by=None) -> RefreshRun:
+    """A queued run that a Celery worker picks up, so the caller answers at once however big the group."""
+    from .tasks import refresh_group  # tasks import this module
+
+    run = RefreshRun.objects.create(
+        group=group, reason=reason, initiated_by=initiated_by, rule_version=group.rule_version
+    )
+    # After commit, so the worker finds the run row.
+    transaction.on_commit(lambda: refresh_group.delay(group.pk, reason, run.pk))
+    return run
+
+
 def change_rules(group: CustomerGroup, rules: dict, *, initiated_by=None) -> RefreshRun:
     """Save new rules (refused with every problem listed when invalid) and refresh the group."""
     ensure_valid_rules(rules, catalogue=Catalogue.load(), group_id=group.pk)
