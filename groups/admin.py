@@ -19,7 +19,7 @@ from customers.models import Customer
 
 from . import admin_tabs, admin_views, charts, exports, schedules, services
 from .forms import CustomerGroupForm
-from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot, Tag
+from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
 
 SPARKLINE_DAYS = 30
 
@@ -290,26 +290,16 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         columns = {field.name for field in CustomerGroup._meta.concrete_fields} - {"rules", "is_active", "kind"}
         edited = [name for name in form.changed_data if name in columns]
         obj.save(update_fields=[*edited, "schedule", "updated_at"])
-        form.pending_changes = (saved, rules, active)  # on the form: one per request
+        form.pending_changes = (rules, active)  # on the form: one per request
 
     def save_related(self, request, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         group = form.instance
         if not change:
-            if group.is_dynamic and group.is_active:
-                services.refresh(group, reason=Reason.RULE_CHANGE, initiated_by=request.user)
+            services.fill_new_group(group, initiated_by=request.user)
             return
-        saved, rules, active = form.pending_changes
-        # Deactivate before a rule change (the new rules apply on reactivation); activate after it,
-        # so the group fills once, by the new rules. The same order as the API.
-        if active != saved.is_active and not active:
-            services.set_active(group, False, initiated_by=request.user)
-        if group.is_dynamic and rules != saved.rules:
-            services.change_rules(group, rules, initiated_by=request.user)
-        if active != saved.is_active and active:
-            services.set_active(group, True, initiated_by=request.user)
-        group.refresh_from_db()
-        schedules.sync_schedule(group)
+        rules, active = form.pending_changes
+        services.apply_settings(group, rules=rules, is_active=active, initiated_by=request.user)
 
 
 @admin.register(Membership)

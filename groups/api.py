@@ -144,9 +144,7 @@ class GroupSerializer(serializers.ModelSerializer):
             group = CustomerGroup.objects.create(**validated_data)
             if tags is not None:
                 group.tags.set(_tags(tags))
-            schedules.sync_schedule(group)
-        if group.is_dynamic and group.is_active:
-            services.refresh(group, reason=Reason.RULE_CHANGE, initiated_by=_user(self))
+        services.fill_new_group(group, initiated_by=_user(self))
         group.refresh_from_db()
         return group
 
@@ -154,25 +152,13 @@ class GroupSerializer(serializers.ModelSerializer):
         tags = validated_data.pop("tags", None)
         rules = validated_data.pop("rules", group.rules)
         active = validated_data.pop("is_active", group.is_active)
-        rules_changed = group.is_dynamic and rules != group.rules
-        active_changed = active != group.is_active
-        user = _user(self)
         with transaction.atomic():
             for name, value in validated_data.items():
                 setattr(group, name, value)
             group.save()
             if tags is not None:
                 group.tags.set(_tags(tags))
-            # Deactivate before a rule change (the new rules take effect on reactivation); activate
-            # after it, so the group fills once, by the new rules.
-            if active_changed and not active:
-                services.set_active(group, False, initiated_by=user)
-            if rules_changed:
-                services.change_rules(group, rules, initiated_by=user)
-            if active_changed and active:
-                services.set_active(group, True, initiated_by=user)
-            group.refresh_from_db()
-            schedules.sync_schedule(group)
+            services.apply_settings(group, rules=rules, is_active=active, initiated_by=_user(self))
         return group
 
 

@@ -94,7 +94,7 @@ def evaluate(
     if customer_ids is None:
         for group in dependency_order(groups):
             with transaction.atomic():
-                _lock_groups([group.pk], shared=False)
+                lock_groups([group.pk], shared=False)
                 _materialise_target(group, condition_of(group, now, catalogue))
                 outcome.merge(_apply([group], None, {group.pk: FULL_REFRESH_TARGET}, reason, run_id))
                 with connection.cursor() as cursor:
@@ -107,7 +107,7 @@ def evaluate(
     ids = sorted({int(i) for i in customer_ids})
     prepared = len(ids) <= PREPARED_BATCH
     with transaction.atomic():
-        _lock_groups(sorted(g.pk for g in groups), shared=True)
+        lock_groups(sorted(g.pk for g in groups), shared=True)
         with connection.cursor() as cursor:
             if prepared:
                 # One plan for any parameters, made once: see PREPARED_BATCH.
@@ -118,7 +118,7 @@ def evaluate(
     return outcome
 
 
-def _lock_groups(group_ids: list[int], *, shared: bool) -> None:
+def lock_groups(group_ids: list[int], *, shared: bool) -> None:
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
         # unnest keeps the array's (sorted) order, so every run takes locks in the same order.

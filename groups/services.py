@@ -77,6 +77,30 @@ def change_rules(group: CustomerGroup, rules: dict, *, initiated_by=None) -> Ref
     return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
 
 
+def apply_settings(group: CustomerGroup, *, rules: dict, is_active: bool, initiated_by=None) -> None:
+    """Apply edited rules and activation (from the admin or the API) so the group refreshes once.
+
+    Deactivate before a rule change (the new rules apply on reactivation); activate after it, so the
+    group fills once, by the new rules.
+    """
+    if not is_active and group.is_active:
+        set_active(group, False, initiated_by=initiated_by)
+    if group.is_dynamic and rules != group.rules:
+        change_rules(group, rules, initiated_by=initiated_by)
+    if is_active and not group.is_active:
+        set_active(group, True, initiated_by=initiated_by)
+    group.refresh_from_db()
+    schedules.sync_schedule(group)
+
+
+def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | None:
+    """A group just created: its schedule task, and its members at once when it is dynamic and active."""
+    schedules.sync_schedule(group)
+    if group.is_dynamic and group.is_active:
+        return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+    return None
+
+
 def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, groups=None) -> list[RefreshRun]:
     """Refresh every active dynamic group (or the ones given), dependencies first."""
     if groups is None:
@@ -205,7 +229,7 @@ def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool
         write = "DELETE FROM groups_membership WHERE group_id = %s AND customer_id = ANY(%s) RETURNING customer_id"
     change = MembershipChange.Change.ADDED if add else MembershipChange.Change.REMOVED
     with transaction.atomic():
-        engine._lock_groups([group.pk], shared=False)
+        engine.lock_groups([group.pk], shared=False)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
