@@ -51,43 +51,29 @@ NO_VALUE_OPS = frozenset({"is_empty", "is_not_empty", "is_true", "is_false"})
 NEGATIONS = {"neq": "eq", "not_in": "in", "not_contains": "contains"}
 DATE_OPS = ("before", "after", "on", "between", "within_last", "more_than_ago", "within_next")
 
+TEXT_OPS = (
+    "is_empty",
+    "is_not_empty",
+    "eq",
+    "neq",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+)
+NUMBER_OPS = ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between")
+BOOLEAN_OPS = ("is_empty", "is_not_empty", "eq", "neq", "is_true", "is_false")
+
 OPERATORS: dict[str, tuple[str, ...]] = {
-    TEXT: (
-        "is_empty",
-        "is_not_empty",
-        "eq",
-        "neq",
-        "in",
-        "not_in",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "ends_with",
-    ),
-    NUMBER: ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between"),
-    BOOLEAN: ("is_empty", "is_not_empty", "eq", "neq", "is_true", "is_false"),
+    TEXT: TEXT_OPS,
+    NUMBER: NUMBER_OPS,
+    BOOLEAN: BOOLEAN_OPS,
     DATE: ("is_empty", "is_not_empty", *DATE_OPS, "anniversary_within_next"),
     DATETIME: ("is_empty", "is_not_empty", *DATE_OPS),
-    # Undeclared keys: everything but the date operators; the operand's JSON type decides the comparison.
-    JSON: (
-        "is_empty",
-        "is_not_empty",
-        "eq",
-        "neq",
-        "in",
-        "not_in",
-        "contains",
-        "not_contains",
-        "starts_with",
-        "ends_with",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "between",
-        "is_true",
-        "is_false",
-    ),
+    # Undeclared keys: every text, number and boolean operator; the operand's JSON type decides the comparison.
+    JSON: tuple(dict.fromkeys((*TEXT_OPS, *NUMBER_OPS, *BOOLEAN_OPS))),
 }
 ALL_OPERATORS: tuple[str, ...] = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
 
