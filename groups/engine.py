@@ -28,9 +28,11 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.numeric import Int8
 
 from .models import CustomerGroup, Reason
-from .rules import Catalogue, compile_rules, rule_dependencies
+from .rules import Catalogue, rule_dependencies
+from .rules.compiler import Compiled, compile_template, event_aggregates_join, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -101,21 +103,77 @@ def evaluate(
                     # ON COMMIT DROP alone would leave it for the next refresh inside an outer transaction.
                     cursor.execute("DROP TABLE refresh_target")
         return outcome
-    groups, conditions = _compilable(groups, now, catalogue, outcome)
-    if not groups:
+    templates, outcome.failed = _compile(groups, catalogue)
+    groups = [g for g in groups if g.pk in templates]
+    return _evaluate_customers(dependency_levels(groups), templates, customer_ids, now, reason, run_id, outcome)
+
+
+def evaluate_active(customer_ids: Sequence[int], now: datetime | None = None, *, reason: str = Reason.EVENT) -> Outcome:
+    """The event path: these customers in every active dynamic group, in dependency order.
+
+    The groups, their compiled rules and their dependency levels are kept per process and reused
+    while one cheap query says that no group and no attribute declaration has changed, so a
+    customer write pays for evaluating its groups, not for loading and compiling them.
+    """
+    if not customer_ids:
+        return Outcome()
+    plan = _active_plan()
+    outcome = Outcome(failed=dict(plan.failed))
+    return _evaluate_customers(plan.levels, plan.templates, customer_ids, now or timezone.now(), reason, None, outcome)
+
+
+def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, outcome: Outcome) -> Outcome:
+    if not levels:
         return outcome
+    conditions = {pk: template for pk, template in templates.items()}
     ids = sorted({int(i) for i in customer_ids})
     prepared = len(ids) <= PREPARED_BATCH
     with transaction.atomic():
-        lock_groups(sorted(g.pk for g in groups), shared=True)
+        lock_groups(sorted(g.pk for level in levels for g in level), shared=True)
         with connection.cursor() as cursor:
             if prepared:
                 # One plan for any parameters, made once: see PREPARED_BATCH.
                 cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
-        for level in dependency_levels(groups):
-            outcome.merge(_apply(level, ids, conditions, reason, run_id, prepared=prepared))
+        for level in levels:
+            outcome.merge(_apply(level, ids, conditions, reason, run_id, now=now, prepared=prepared))
     return outcome
+
+
+@dataclass(frozen=True)
+class _ActivePlan:
+    fingerprint: str
+    levels: list[list[CustomerGroup]]
+    templates: dict[int, Compiled]
+    failed: dict[int, str]
+
+
+_active: dict[str, _ActivePlan] = {}  # per database alias
+
+# Everything the event path's SQL depends on: the active dynamic groups' rules and zones, and the
+# attribute types (a declared type changes how a rule reads an attribute).
+_FINGERPRINT = """
+    SELECT md5(concat(
+        (SELECT string_agg(concat_ws('|', id, rule_version, time_zone, rules::text), ',' ORDER BY id)
+         FROM groups_customergroup WHERE kind = 'dynamic' AND is_active),
+        '#',
+        (SELECT string_agg(concat_ws('|', entity, key, type), ',' ORDER BY entity, key)
+         FROM customers_attributedefinition)))
+"""
+
+
+def _active_plan() -> _ActivePlan:
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINT)
+        (fingerprint,) = cursor.fetchone()
+    plan = _active.get(connection.alias)
+    if plan is None or plan.fingerprint != fingerprint:
+        groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
+        templates, failed = _compile(groups, Catalogue.load())
+        levels = dependency_levels([g for g in groups if g.pk in templates])
+        # Loaded after the fingerprint: if a group changed in between, the next write reloads again.
+        plan = _active[connection.alias] = _ActivePlan(fingerprint, levels, templates, failed)
+    return plan
 
 
 def lock_groups(group_ids: list[int], *, shared: bool) -> None:
@@ -151,8 +209,10 @@ def dependency_order(groups: Sequence[CustomerGroup]) -> list[CustomerGroup]:
     return [g for level in dependency_levels(groups) for g in level]
 
 
-def _apply(groups, customer_ids, conditions, reason, run_id, *, prepared: bool = False) -> Outcome:
+def _apply(groups, customer_ids, conditions, reason, run_id, *, now=None, prepared: bool = False) -> Outcome:
     sql, params = _diff_statement(groups, customer_ids, conditions, reason, run_id)
+    if now is not None:
+        params = resolve(params, now)  # every rule's values computed from now, each window once
     outcome = Outcome()
     with _preparing_cursor() if prepared else connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -199,9 +259,15 @@ def _preparing_cursor():
 
 def condition_of(group: CustomerGroup, now: datetime, catalogue: Catalogue) -> tuple[str, list]:
     """The SQL condition of a group's members; an inactive group holds nobody."""
+    return template_of(group, catalogue).at(now)
+
+
+def template_of(group: CustomerGroup, catalogue: Catalogue, *, shared_events: bool = False) -> Compiled:
     if not group.is_active:
-        return "FALSE", []
-    return compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue, alias="c")
+        return Compiled("FALSE", ())
+    return compile_template(
+        group.rules, tz=group_zone(group), catalogue=catalogue, alias="c", shared_events=shared_events
+    )
 
 
 # A full refresh first writes the matching customers to a temporary table: a plain CREATE TABLE AS
@@ -219,17 +285,20 @@ def _materialise_target(group: CustomerGroup, condition: tuple[str, list]) -> No
         )
 
 
-def _compilable(groups: list[CustomerGroup], now: datetime, catalogue: Catalogue, outcome: Outcome):
-    """Leave out groups whose stored rules no longer compile (e.g. edited by hand in the database):
-    one broken group must not stop every customer write from updating all the other groups."""
-    conditions = {}
+def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[int, Compiled], dict[int, str]]:
+    """Compiled rules per group id, leaving out (with the error) groups whose stored rules no longer
+    compile (e.g. edited by hand in the database): one broken group must not stop every customer
+    write from updating all the other groups."""
+    templates, failed = {}, {}
     for group in groups:
         try:
-            conditions[group.pk] = condition_of(group, now, catalogue)
+            template = template_of(group, catalogue, shared_events=True)
+            template.at(timezone.now())  # values computed from now can fail too, e.g. a malformed window
+            templates[group.pk] = template
         except (ValueError, KeyError, TypeError) as exc:
-            outcome.failed[group.pk] = f"{type(exc).__name__}: {exc}"
+            failed[group.pk] = f"{type(exc).__name__}: {exc}"
             logger.error("Group %s skipped on the event path: its rules do not compile: %s", group.pk, exc)
-    return [g for g in groups if g.pk in conditions], conditions
+    return templates, failed
 
 
 def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[str, list]:
@@ -239,35 +308,51 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
     once; only the rows that differ are written, so a run that changes nothing writes nothing.
     """
     params: list = []
-    scope = ""
-    if customer_ids is not None:
-        scope = "JOIN scope s ON s.id = c.id"
-        params.append(list(customer_ids))
-    branches = []
-    for group in groups:
+    if customer_ids is None:
+        # A full refresh: one group, its target set already in refresh_target.
+        (group,) = groups
+        target = "SELECT %s::bigint AS group_id, customer_id FROM refresh_target"
         params.append(group.pk)
-        if conditions[group.pk] is FULL_REFRESH_TARGET:
-            branches.append("SELECT %s::bigint AS group_id, customer_id FROM refresh_target")
-            continue
-        condition, condition_params = conditions[group.pk]
-        branches.append(
-            f"SELECT %s::bigint AS group_id, c.id AS customer_id FROM customers_customer c {scope} WHERE ({condition})"
+    else:
+        # Each customer in scope is read once, with one row of the event counts and sums that the
+        # groups' rules compare, and every group's condition is evaluated on that row: one plan
+        # subtree for all groups rather than one per group, and each customer's events read once.
+        # Int8: the same parameter types whatever the ids, so the prepared statement is reused.
+        ids = [Int8(i) for i in customer_ids]
+        aggregates = {}
+        for group in groups:
+            aggregates.update(conditions[group.pk].aggregates)
+        events = event_aggregates_join(aggregates, alias="c")
+        params.extend([ids, ids])
+        params.extend(events.params)
+        pairs = []
+        for group in groups:
+            pairs.append(f"({int(group.pk)}::bigint, ({conditions[group.pk].text}))")
+            params.extend(conditions[group.pk].params)
+        target = (
+            "SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id "
+            f"{events.text} CROSS JOIN LATERAL (VALUES {', '.join(pairs)}) AS v(group_id, matches) WHERE v.matches"
         )
-        params.extend(condition_params)
-    group_ids = [g.pk for g in groups]
-    versions = [g.rule_version for g in groups]
-    current_filter = "m.group_id = ANY(%s)"
-    current_params: list = [group_ids]
-    if customer_ids is not None:
-        # The ids again as an array (not the scope CTE), so even a generic plan reads the members
-        # through the (customer, group) index instead of every member of every group.
-        current_filter += " AND m.customer_id = ANY(%s::bigint[])"
-        current_params.append(list(customer_ids))
-    scope_cte = "scope AS (SELECT unnest(%s::bigint[]) AS id)," if customer_ids is not None else ""
+    # Ids and versions are written into the text: they are fixed for the level's groups, which the
+    # text depends on anyway, and the planner sees them.
+    group_ids = ",".join(str(int(g.pk)) for g in groups)
+    versions = ",".join(str(int(g.rule_version)) for g in groups)
+    if customer_ids is None:
+        scope_cte = ""
+        members = f"SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.group_id IN ({group_ids})"
+    else:
+        # The scoped customers' memberships first, through the customer index, then the level's
+        # groups among them: given both filters at once, a plan made for any parameters may read
+        # every member of every group through the group index instead.
+        scope_cte = """scope AS (SELECT unnest(%s::bigint[]) AS id),
+        scoped_members AS MATERIALIZED (
+            SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = ANY(%s::bigint[])
+        ),"""
+        members = f"SELECT m.group_id, m.customer_id FROM scoped_members m WHERE m.group_id IN ({group_ids})"
     sql = f"""
         WITH {scope_cte}
-        target AS ({" UNION ALL ".join(branches)}),
-        current_members AS (SELECT m.group_id, m.customer_id FROM groups_membership m WHERE {current_filter}),
+        target AS ({target}),
+        current_members AS ({members}),
         diff AS (
             SELECT COALESCE(t.group_id, m.group_id) AS group_id,
                    COALESCE(t.customer_id, m.customer_id) AS customer_id,
@@ -292,7 +377,9 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
             UNION ALL
             SELECT group_id, customer_id, 'removed' AS change FROM removed
         ),
-        versions AS (SELECT unnest(%s::bigint[]) AS group_id, unnest(%s::int[]) AS rule_version),
+        versions AS (
+            SELECT unnest(ARRAY[{group_ids}]::bigint[]) AS group_id, unnest(ARRAY[{versions}]::int[]) AS rule_version
+        ),
         history AS (
             INSERT INTO groups_membershipchange
                 (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
@@ -310,4 +397,4 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
         )
         SELECT group_id, change, array_agg(customer_id) FROM changes GROUP BY group_id, change
     """
-    return sql, params + current_params + [group_ids, versions, reason, run_id]
+    return sql, params + [reason, run_id]

@@ -1,4 +1,5 @@
 """Customer groups, their membership, the history of every add and remove, runs and size snapshots."""
+
 from __future__ import annotations
 
 from django.conf import settings

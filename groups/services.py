@@ -110,8 +110,7 @@ def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, group
 
 def evaluate_customers(customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None) -> engine.Outcome:
     """The event path: re-evaluate these customers in every active dynamic group."""
-    groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
-    outcome = engine.evaluate(groups, customer_ids, now, reason=reason)
+    outcome = engine.evaluate_active(customer_ids, now, reason=reason)
     for group_id, error in outcome.failed.items():
         # Shown on the group; its next refresh records a failed run and the usual retries.
         CustomerGroup.objects.filter(pk=group_id).update(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import zoneinfo
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from psycopg import sql as psycopg_sql
 
 from . import timeframes
 from .fields import (
@@ -49,6 +53,53 @@ class Sql:
         return Sql(f"(NOT {self.text})", self.params)
 
 
+@dataclass(frozen=True)
+class AtNow:
+    """A parameter that depends on the time of evaluation, such as the start of "the last 30 days".
+
+    The compiler leaves it as a function of `now`, so the SQL of a rule is compiled once per rule
+    version and only these few values are computed at each evaluation. `key` names the value (the
+    same key means the same value at any now), so rules that share a window compute it once.
+    """
+
+    key: tuple
+    value_at: Callable[[dt.datetime], Any] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled rule: SQL text whose parameters may depend on `now` (see AtNow).
+
+    Compiled with shared event aggregates, the text reads event counts and sums as columns of one
+    row per customer; `aggregates` holds the SQL of each column by name (see event_aggregates_join).
+    """
+
+    text: str
+    params: tuple
+    aggregates: dict = field(default_factory=dict, compare=False)
+
+    def at(self, now: dt.datetime) -> tuple[str, list]:
+        return self.text, resolve(self.params, now)
+
+
+def resolve(params, now: dt.datetime) -> list:
+    """The parameters with every AtNow computed for `now` (an aware datetime), each key once."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    now = now.astimezone(dt.UTC)
+    values: dict[AtNow, Any] = {}
+    resolved = []
+    for param in params:
+        if isinstance(param, AtNow):
+            if param not in values:
+                values[param] = param.value_at(now)
+            param = values[param]
+        resolved.append(param)
+    return resolved
+
+
+NOW = AtNow(("now",), lambda now: now)
+Instant = dt.datetime | AtNow
 TRUE = Sql("TRUE")
 FALSE = Sql("FALSE")
 
@@ -77,8 +128,66 @@ def compile_rules(
     The document must be valid (see validate_rules). `now` is a parameter, never the database's clock,
     so a refresh is reproducible. The expression is never NULL.
     """
-    sql = RuleCompiler(now=now, tz=tz, catalogue=catalogue, alias=alias).rule(doc)
-    return sql.text, list(sql.params)
+    return compile_template(doc, tz=tz, catalogue=catalogue, alias=alias).at(now)
+
+
+def compile_template(
+    doc: dict, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared_events: bool = False
+) -> Compiled:
+    """The rule compiled for any `now`: call `.at(now)` for the SQL and parameters of one evaluation.
+
+    With `shared_events`, the customer's event conditions read columns of one row of aggregates
+    (see event_aggregates_join) instead of each running its own subquery. That suits evaluating
+    many groups for a known set of customers: each customer's events are read once for all groups.
+    """
+    compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias, shared_events=shared_events)
+    sql = compiler.rule(doc)
+    aggregates = {name: _inline_constants(aggregate) for name, aggregate in compiler.aggregates.items()}
+    inlined = _inline_constants(sql)
+    return Compiled(inlined.text, inlined.params, aggregates=aggregates)
+
+
+def event_aggregates_join(aggregates: dict[str, Compiled], alias: str = "c") -> Compiled:
+    """A join that gives each customer row `alias` one row of the named event aggregates."""
+    if not aggregates:
+        return Compiled("", ())
+    names = sorted(aggregates)
+    columns = ", ".join(f"{aggregates[name].text} AS {name}" for name in names)
+    row, events = _shared_event_aliases(alias)
+    return Compiled(
+        f"CROSS JOIN LATERAL (SELECT {columns} FROM {EVENT_TABLE} {row} WHERE {row}.customer_id = {alias}.id) {events}",
+        tuple(param for name in names for param in aggregates[name].params),
+    )
+
+
+def _shared_event_aliases(alias: str) -> tuple[str, str]:
+    """The aliases of one event row and of the row of aggregates, in shared-events compilation."""
+    return f"{alias}_event", f"{alias}_events"
+
+
+def _inline_constants(sql: Sql) -> Compiled:
+    """The rule's own values become SQL literals (quoted by psycopg); only values computed from now
+    stay parameters. The planner then sees the constants, even in a plan made once for any
+    parameters, and an evaluation sends a handful of parameters instead of every value of every rule."""
+    params = iter(sql.params)
+    kept: list[AtNow] = []
+
+    def substitute(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        param = next(params)
+        if isinstance(param, AtNow):
+            kept.append(param)
+            return "%s"
+        return psycopg_sql.Literal(param).as_string(None).replace("%", "%%")
+
+    return Compiled(re.sub(r"%[s%]", substitute, sql.text), tuple(kept))
+
+
+def _aggregate_name(aggregate: Sql) -> str:
+    """A column name that is the same for the same aggregate in any rule, so groups share it."""
+    identity = repr((aggregate.text, [p.key if isinstance(p, AtNow) else repr(p) for p in aggregate.params]))
+    return "agg_" + hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def render_sql(sql: str, params: list) -> str:
@@ -164,14 +273,14 @@ def _real_day(text: str) -> str:
 class RuleCompiler:
     """Compiles rule nodes; explain_rules reuses its per-node SQL so both always agree."""
 
-    def __init__(self, *, now: dt.datetime, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c") -> None:
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("now must be an aware datetime")
+    def __init__(
+        self, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared_events: bool = False
+    ) -> None:
         if not _ALIAS_RE.match(alias):
             raise ValueError(f"alias must be a plain lower-case SQL identifier, not {alias!r}")
-        self.now = now.astimezone(dt.UTC)
         self.tz = tz
-        self.today = timeframes.today(now, tz)
+        self.shared_events = shared_events
+        self.aggregates: dict[str, Sql] = {}
         self.catalogue = catalogue
         self.alias = alias
         self._aliases = 0
@@ -295,8 +404,13 @@ class RuleCompiler:
         typed = source.typed(DATE)
         if op == "anniversary_within_next":
             month_day = source.month_day()
-            keys = timeframes.anniversary_keys(self.today, value["days"])
-            return Sql(f"({month_day.text} = ANY(%s::text[]))", month_day.params + (keys,))
+            tz, days = self.tz, value["days"]
+            # One text parameter rather than an array: cheaper to send at every evaluation.
+            keys = AtNow(
+                ("anniversary", tz, days),
+                lambda now: ",".join(timeframes.anniversary_keys(timeframes.today(now, tz), days)),
+            )
+            return Sql(f"({month_day.text} = ANY(string_to_array(%s, ',')))", month_day.params + (keys,))
         low, high = self._day_bounds(op, value)
         parts = []
         if low is not None:
@@ -305,8 +419,8 @@ class RuleCompiler:
             parts.append(Sql(f"({typed.text} <= %s::date)", typed.params + (high,)))
         return join("AND", parts, TRUE)
 
-    def _day_bounds(self, op: str, value: Any) -> tuple[dt.date | None, dt.date | None]:
-        """Both-included bounds on a date value for the day-based operators."""
+    def _day_bounds(self, op: str, value: Any) -> tuple[dt.date | AtNow | None, dt.date | AtNow | None]:
+        """Both-included bounds on a date value for the day-based operators (`today` is in the group's zone)."""
         one_day = dt.timedelta(days=1)
         if op == "before":
             return None, parse_day(value) - one_day
@@ -316,13 +430,17 @@ class RuleCompiler:
             return parse_day(value), parse_day(value)
         if op == "between":
             return parse_day(value[0]), parse_day(value[1])
-        days = dt.timedelta(days=timeframes.shift_days(value))
+        days, tz = dt.timedelta(days=timeframes.shift_days(value)), self.tz
+
+        def today_plus(delta: dt.timedelta) -> AtNow:
+            return AtNow(("today", tz, delta), lambda now: timeframes.today(now, tz) + delta)
+
         if op == "within_last":
-            return self.today - days, self.today
+            return today_plus(-days), today_plus(dt.timedelta())
         if op == "more_than_ago":
-            return None, self.today - days - one_day
+            return None, today_plus(-days - one_day)
         if op == "within_next":
-            return self.today, self.today + days
+            return today_plus(dt.timedelta()), today_plus(days)
         raise ValueError(f"operator {op!r} does not apply to a date")
 
     def _datetime(self, source: Source, op: str, value: Any) -> Sql:
@@ -335,7 +453,7 @@ class RuleCompiler:
             parts.append(Sql(f"({typed.text} {'<=' if high_included else '<'} %s)", typed.params + (high,)))
         return join("AND", parts, TRUE)
 
-    def _instant_bounds(self, op: str, value: Any) -> tuple[dt.datetime | None, dt.datetime | None, bool]:
+    def _instant_bounds(self, op: str, value: Any) -> tuple[Instant | None, Instant | None, bool]:
         """[low, high) or [low, high] on an instant; day-based operators use days in the group's zone."""
         tz = self.tz
         if op == "before":
@@ -347,25 +465,38 @@ class RuleCompiler:
         if op == "between":
             return (*timeframes.day_span(parse_day(value[0]), parse_day(value[1]), tz), False)
         if op == "within_last":
-            return timeframes.shift(self.now, tz, value, -1), self.now, True
+            return self._shifted(value, -1), NOW, True
         if op == "more_than_ago":
-            return None, timeframes.shift(self.now, tz, value, -1), False
+            return None, self._shifted(value, -1), False
         if op == "within_next":
-            return self.now, timeframes.shift(self.now, tz, value, +1), True
+            return NOW, self._shifted(value, +1), True
         raise ValueError(f"operator {op!r} does not apply to a datetime")
+
+    def _shifted(self, duration: dict, sign: int) -> AtNow:
+        tz = self.tz
+        ((unit, amount),) = duration.items()
+        return AtNow(("shift", tz, unit, amount, sign), lambda now: timeframes.shift(now, tz, duration, sign))
 
     # Events -------------------------------------------------------------------------------------------------
 
     def event_filter(self, node: dict, *, row: str, event: str) -> Sql:
         """Which of the customer's events count: name, window, where-conditions (uses the event index)."""
-        parts = [Sql(f"{event}.customer_id = {row}.id"), Sql(f"{event}.name = %s", (node["event"],))]
+        own = self.event_match(node, event=event)
+        return Sql(f"{event}.customer_id = {row}.id AND {own.text}", own.params)
+
+    def event_match(self, node: dict, *, event: str) -> Sql:
+        """Whether one event counts for the condition: its name, window and where-conditions."""
+        parts = [Sql(f"{event}.name = %s", (node["event"],))]
         window = node.get("window")
         if window:
             ((kind, value),) = window.items()
             if kind == "last":
-                low, high, included = timeframes.shift(self.now, self.tz, value, -1), self.now, True
+                low, high, included = self._shifted(value, -1), NOW, True
             elif kind == "calendar":
-                (low, high), included = timeframes.calendar_window(value, self.now, self.tz), False
+                tz = self.tz
+                low = AtNow(("calendar", tz, value, 0), lambda now: timeframes.calendar_window(value, now, tz)[0])
+                high = AtNow(("calendar", tz, value, 1), lambda now: timeframes.calendar_window(value, now, tz)[1])
+                included = False
             else:
                 (low, high), included = timeframes.day_span(parse_day(value[0]), parse_day(value[1]), self.tz), False
             parts.append(Sql(f"{event}.occurred_at >= %s", (low,)))
@@ -385,6 +516,8 @@ class RuleCompiler:
         return self.property_source(prop, event).typed(NUMBER)
 
     def event_condition(self, node: dict, *, row: str) -> Sql:
+        if self.shared_events and row == self.alias:
+            return self._shared_event_condition(node)
         event = self._alias("e")
         where = self.event_filter(node, row=row, event=event)
         if "sum" in node:
@@ -404,6 +537,24 @@ class RuleCompiler:
             return Sql(f"NOT EXISTS (SELECT 1 FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)
         aggregate = Sql(f"(SELECT count(*) FROM {EVENT_TABLE} {event} WHERE {where.text})", where.params)
         return self._compare(aggregate, op, bound, "")
+
+    def _shared_event_condition(self, node: dict) -> Sql:
+        """The condition on a column of the customer's row of event aggregates (see compile_template)."""
+        event, events = _shared_event_aliases(self.alias)
+        match = self.event_match(node, event=event)
+        if "sum" in node:
+            spec = node["sum"]
+            summed = self.summed(spec["property"], event)
+            aggregate = Sql(
+                f"COALESCE(sum({summed.text}) FILTER (WHERE {match.text}), 0)", summed.params + match.params
+            )
+            cast = "::numeric"
+        else:
+            spec = node.get("count") or {"op": "gte", "value": 1}
+            aggregate, cast = Sql(f"count(*) FILTER (WHERE {match.text})", match.params), ""
+        name = _aggregate_name(aggregate)
+        self.aggregates[name] = aggregate
+        return self._compare(Sql(f"{events}.{name}"), spec["op"], spec["value"], cast)
 
     @staticmethod
     def _compare(aggregate: Sql, op: str, bound: Any, cast: str) -> Sql:

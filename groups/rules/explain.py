@@ -8,7 +8,7 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
-from .compiler import CUSTOMER_TABLE, RuleCompiler, Sql
+from .compiler import CUSTOMER_TABLE, RuleCompiler, Sql, resolve
 from .describe import Describer, describe_rules
 from .fields import CUSTOMER, Catalogue
 
@@ -32,7 +32,7 @@ def explain_rules(
     from django.db import connection
 
     alias = "c"
-    compiler = RuleCompiler(now=now, tz=tz, catalogue=catalogue, alias=alias)
+    compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias)
     describer = Describer(catalogue, group_names or {})
     columns: list[Sql] = []
     json_columns: set[int] = set()
@@ -81,7 +81,7 @@ def explain_rules(
     tree = build(doc, "")
     tree["description"] = describe_rules(doc, catalogue=catalogue, group_names=group_names)
     select = ", ".join(sql.text for sql in columns)
-    params = [param for sql in columns for param in sql.params] + [customer_id]
+    params = resolve([param for sql in columns for param in sql.params], now) + [customer_id]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {select} FROM {CUSTOMER_TABLE} {alias} WHERE {alias}.id = %s", params)
         row = cursor.fetchone()

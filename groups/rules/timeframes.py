@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 
 
@@ -74,6 +75,7 @@ def _next_month(first: dt.date) -> dt.date:
     return dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
+@functools.lru_cache(maxsize=64)  # pure, and asked again at every evaluation of a birthday rule
 def anniversary_keys(start: dt.date, days: int) -> list[str]:
     """The 'MM-DD' of every date whose next yearly recurrence falls within start..start+days.
 
