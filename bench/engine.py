@@ -26,6 +26,7 @@ def _setup(database_suffix: str) -> None:
     # DEBUG off: query logging would add to every measured statement.
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", "benchmark-only-key-not-for-any-deployment-0123456789")
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")  # the ingest benchmark calls the API
     import django
     import psycopg
     from django.conf import settings

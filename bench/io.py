@@ -124,7 +124,7 @@ def ingest(events: int, batch: int, customers: int) -> dict:
     started = time.perf_counter()
     for payload in payloads:
         call_started = time.perf_counter()
-        response = client.post("/api/events/batch/", payload, format="json")
+        response = client.post("/api/events/batch/", payload, format="json", secure=True)  # production settings: https only
         latencies.append(time.perf_counter() - call_started)
         if response.status_code != 201:
             raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")

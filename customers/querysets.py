@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.db import models, transaction
 
 
-def _announce(ids) -> None:
+def _announce(ids, events=None) -> None:
     from .signals import announce
 
-    announce(ids)
+    announce(ids, events=events)
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -58,6 +58,14 @@ class CustomerOwnedQuerySet(models.QuerySet):
             result = super().delete()
             _announce(ids)
         return result
+
+
+class EventQuerySet(CustomerOwnedQuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        created = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+        # New events change only the groups that read their names.
+        _announce((event.customer_id for event in created), events={event.name for event in created})
+        return created
 
 
 class AccountQuerySet(models.QuerySet):

@@ -18,7 +18,9 @@ from django.dispatch import Signal, receiver
 
 from .models import Account, AccountMembership, Customer, Event
 
-# Sent with `customer_ids` (a sorted list of ints) and `reason` ("event" or "import").
+# Sent with `customer_ids` (a sorted list of ints), `reason` ("event" or "import") and `events`:
+# the names of the events recorded when new events are all that changed for these customers, so
+# only the groups that read those events need evaluating; None when anything may have changed.
 customers_touched = Signal()
 
 _pending = threading.local()
@@ -35,18 +37,34 @@ def announcing_as(reason: str) -> Iterator[None]:
         _pending.reason = previous
 
 
-def announce(customer_ids: Iterable[int], *, reason: str | None = None, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Announce that these customers changed; listeners run once the transaction commits."""
+def announce(
+    customer_ids: Iterable[int],
+    *,
+    reason: str | None = None,
+    events: Iterable[str] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Announce that these customers changed; listeners run once the transaction commits.
+
+    Pass `events` (their names) when the only change is that these events were recorded.
+    """
     reason = reason or getattr(_pending, "reason", None) or "event"
     ids = {int(i) for i in customer_ids if i is not None}
     if not ids:
         return
+    names = None if events is None else set(events)
     if not connections[using].in_atomic_block:
-        _send(ids, reason)
+        _send(ids, reason, names)
         return
     if not hasattr(_pending, "batches"):
         _pending.batches = {}
-    _pending.batches.setdefault((using, reason), set()).update(ids)
+    batch = _pending.batches.get((using, reason))
+    if batch is None:
+        _pending.batches[(using, reason)] = (ids, names)
+    else:
+        # Anything-may-have-changed (None) wins over a list of event names.
+        batch[0].update(ids)
+        _pending.batches[(using, reason)] = (batch[0], None if batch[1] is None or names is None else batch[1] | names)
     # Every call registers a flush; the first to run after commit sends the whole batch and the
     # others find it empty. Ids left over from a rolled-back transaction ride along with the next
     # batch: evaluating a customer again is always correct, just slightly more work.
@@ -54,12 +72,18 @@ def announce(customer_ids: Iterable[int], *, reason: str | None = None, using: s
 
 
 def _flush(using: str, reason: str) -> None:
-    _send(_pending.batches.pop((using, reason), set()), reason)
+    ids, names = _pending.batches.pop((using, reason), (set(), None))
+    _send(ids, reason, names)
 
 
-def _send(ids: set[int], reason: str) -> None:
+def _send(ids: set[int], reason: str, events: set[str] | None) -> None:
     if ids:
-        customers_touched.send(sender=Customer, customer_ids=sorted(ids), reason=reason)
+        customers_touched.send(
+            sender=Customer,
+            customer_ids=sorted(ids),
+            reason=reason,
+            events=None if events is None else frozenset(events),
+        )
 
 
 @receiver(post_save, sender=Customer)
@@ -73,7 +97,8 @@ def _customer_written(sender, instance: Customer, **kwargs) -> None:
 @receiver(post_delete, sender=Event)
 def _event_written(sender, instance: Event, **kwargs) -> None:
     if not kwargs.get("raw"):
-        announce([instance.customer_id])
+        # A new event changes only what reads its name; an edit may have changed the name itself.
+        announce([instance.customer_id], events=[instance.name] if kwargs.get("created") else None)
 
 
 @receiver(post_save, sender=AccountMembership)

@@ -31,7 +31,7 @@ from django.utils import timezone
 from psycopg.types.numeric import Int8
 
 from .models import CustomerGroup, Reason
-from .rules import Catalogue, rule_dependencies
+from .rules import Catalogue, events_read, rule_dependencies
 from .rules.compiler import Compiled, compile_template, event_aggregates_join, resolve
 
 logger = logging.getLogger(__name__)
@@ -108,8 +108,17 @@ def evaluate(
     return _evaluate_customers(dependency_levels(groups), templates, customer_ids, now, reason, run_id, outcome)
 
 
-def evaluate_active(customer_ids: Sequence[int], now: datetime | None = None, *, reason: str = Reason.EVENT) -> Outcome:
+def evaluate_active(
+    customer_ids: Sequence[int],
+    now: datetime | None = None,
+    *,
+    reason: str = Reason.EVENT,
+    events: frozenset[str] | None = None,
+) -> Outcome:
     """The event path: these customers in every active dynamic group, in dependency order.
+
+    `events`, when given, says that new events of these names are all that changed, so only the
+    groups that count them (and the groups that depend on those) can change.
 
     The groups, their compiled rules and their dependency levels are kept per process and reused
     while one cheap query says that no group and no attribute declaration has changed, so a
@@ -119,7 +128,8 @@ def evaluate_active(customer_ids: Sequence[int], now: datetime | None = None, *,
         return Outcome()
     plan = _active_plan()
     outcome = Outcome(failed=dict(plan.failed))
-    return _evaluate_customers(plan.levels, plan.templates, customer_ids, now or timezone.now(), reason, None, outcome)
+    levels = plan.levels(events)
+    return _evaluate_customers(levels, plan.templates, customer_ids, now or timezone.now(), reason, None, outcome)
 
 
 def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, outcome: Outcome) -> Outcome:
@@ -143,9 +153,24 @@ def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, ou
 @dataclass(frozen=True)
 class _ActivePlan:
     fingerprint: str
-    levels: list[list[CustomerGroup]]
+    groups: list[CustomerGroup]  # active, dynamic, and their rules compile
     templates: dict[int, Compiled]
     failed: dict[int, str]
+    _levels: dict = field(default_factory=dict)  # by the event names of a write, None for any write
+
+    def levels(self, events: frozenset[str] | None) -> list[list[CustomerGroup]]:
+        """The groups a write can change, in dependency levels."""
+        if events not in self._levels:
+            groups = self.groups
+            if events is not None:
+                chosen = {g.pk for g in groups if events_read(g.rules) & events}
+                while dependants := {
+                    g.pk for g in groups if g.pk not in chosen and rule_dependencies(g.rules) & chosen
+                }:
+                    chosen |= dependants
+                groups = [g for g in groups if g.pk in chosen]
+            self._levels[events] = dependency_levels(groups)
+        return self._levels[events]
 
 
 _active: dict[str, _ActivePlan] = {}  # per database alias
@@ -170,9 +195,9 @@ def _active_plan() -> _ActivePlan:
     if plan is None or plan.fingerprint != fingerprint:
         groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
         templates, failed = _compile(groups, Catalogue.load())
-        levels = dependency_levels([g for g in groups if g.pk in templates])
+        compiled = [g for g in groups if g.pk in templates]
         # Loaded after the fingerprint: if a group changed in between, the next write reloads again.
-        plan = _active[connection.alias] = _ActivePlan(fingerprint, levels, templates, failed)
+        plan = _active[connection.alias] = _ActivePlan(fingerprint, compiled, templates, failed)
     return plan
 
 

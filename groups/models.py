@@ -165,7 +165,13 @@ class MembershipChange(models.Model):
     reason = models.CharField(max_length=32, choices=Reason.choices)
     rule_version = models.PositiveIntegerField(null=True, blank=True)
     run = models.ForeignKey(
-        RefreshRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes", db_constraint=False
+        RefreshRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="changes",
+        db_constraint=False,
+        db_index=False,  # see change_run: most changes come from customer writes, with no run
     )
 
     class Meta:
@@ -174,6 +180,7 @@ class MembershipChange(models.Model):
             models.Index(fields=["group", "changed_at", "id"], name="change_group_time"),
             models.Index(fields=["group", "customer", "changed_at"], name="change_group_customer"),
             models.Index(fields=["customer", "changed_at"], name="change_customer_time"),
+            models.Index(fields=["run"], name="change_run", condition=models.Q(run__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(change__in=["added", "removed"]), name="change_kind_valid"),

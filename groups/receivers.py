@@ -10,5 +10,5 @@ from . import services
 
 
 @receiver(customers_touched)
-def evaluate_touched_customers(sender, customer_ids, reason, **kwargs) -> None:
-    services.evaluate_customers(customer_ids, reason=reason)
+def evaluate_touched_customers(sender, customer_ids, reason, events=None, **kwargs) -> None:
+    services.evaluate_customers(customer_ids, reason=reason, events=events)

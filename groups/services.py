@@ -108,9 +108,12 @@ def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, group
     return [refresh(g, reason=reason, initiated_by=initiated_by) for g in engine.dependency_order(list(groups))]
 
 
-def evaluate_customers(customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None) -> engine.Outcome:
-    """The event path: re-evaluate these customers in every active dynamic group."""
-    outcome = engine.evaluate_active(customer_ids, now, reason=reason)
+def evaluate_customers(
+    customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None, events: frozenset[str] | None = None
+) -> engine.Outcome:
+    """The event path: re-evaluate these customers in every active dynamic group they may have left
+    or entered (only those counting `events` when new events of those names are all that changed)."""
+    outcome = engine.evaluate_active(customer_ids, now, reason=reason, events=events)
     for group_id, error in outcome.failed.items():
         # Shown on the group; its next refresh records a failed run and the usual retries.
         CustomerGroup.objects.filter(pk=group_id).update(

@@ -6,7 +6,7 @@ from .compiler import compile_rules, render_sql
 from .describe import describe_rules
 from .explain import explain_rules
 from .fields import Catalogue, coerce_attribute_value
-from .validation import RulesInvalid, ensure_valid_rules, rule_dependencies, validate_rules
+from .validation import RulesInvalid, ensure_valid_rules, events_read, rule_dependencies, validate_rules
 
 __all__ = [
     "Catalogue",
@@ -15,6 +15,7 @@ __all__ = [
     "compile_rules",
     "describe_rules",
     "ensure_valid_rules",
+    "events_read",
     "explain_rules",
     "render_sql",
     "rule_dependencies",

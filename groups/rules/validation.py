@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .fields import (
@@ -108,22 +108,31 @@ def ensure_valid_rules(
 
 def rule_dependencies(doc: Any) -> set[int]:
     """The ids of the groups a document's in_group conditions refer to (tolerates invalid documents)."""
-    found: set[int] = set()
+    return {
+        node["in_group"]
+        for node in _nodes(doc)
+        if isinstance(node.get("in_group"), int) and not isinstance(node["in_group"], bool)
+    }
+
+
+def events_read(doc: Any) -> set[str]:
+    """The event names a document's event conditions count (tolerates invalid documents)."""
+    return {node["event"] for node in _nodes(doc) if isinstance(node.get("event"), str)}
+
+
+def _nodes(doc: Any) -> Iterator[dict]:
     pending = [doc]
     while pending:
         node = pending.pop()
         if not isinstance(node, dict):
             continue
+        yield node
         for key in ("all", "any"):
             if isinstance(node.get(key), list):
                 pending.extend(node[key])
         for key in ("not", "account"):
             if key in node:
                 pending.append(node[key])
-        target = node.get("in_group")
-        if isinstance(target, int) and not isinstance(target, bool):
-            found.add(target)
-    return found
 
 
 def _dependency_chain(start: int, target: int, dependencies: Callable[[int], set[int]]) -> list[int] | None:

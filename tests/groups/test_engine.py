@@ -122,6 +122,45 @@ def test_event_and_account_writes_reach_groups():
     assert members(subscribers) == set()
 
 
+def test_new_events_reevaluate_the_groups_that_count_them_and_their_dependants():
+    buyers = make_group("Buyers", {"event": "purchase"})
+    buyers_with_email = make_group("Buyers with email", {"all": [{"in_group": buyers.pk}, {"not": NO_EMAIL}]})
+    no_email = make_group("No email", NO_EMAIL)
+    customer = Customer.objects.create(email="")
+    # Behind the engine's back, so only an evaluation of "No email" would notice.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET email = 'late@example.com' WHERE id = %s", [customer.pk])
+
+    with CaptureQueriesContext(connection) as queries:
+        Event.objects.create(customer=customer, name="sign_up", occurred_at=timezone.now())
+    assert not any("groups_membership" in q["sql"] for q in queries), "no group counts sign-ups"
+
+    Event.objects.bulk_create([Event(customer=customer, name="purchase", occurred_at=timezone.now())])
+    assert members(buyers) == {customer.pk}
+    assert members(buyers_with_email) == {customer.pk}  # a dependant, evaluated with today's email
+    assert members(no_email) == {customer.pk}  # reads no event: not evaluated, so still stale
+
+    # Editing an event may change what it counts for: every group is evaluated.
+    event = Event.objects.get(customer=customer, name="purchase")
+    event.name = "refund"
+    event.save()
+    assert members(buyers) == set() and members(no_email) == set()
+    assert all(replay(group) == members(group) for group in (buyers, buyers_with_email, no_email))
+
+
+def test_customer_writes_use_the_groups_as_they_are_now():
+    group = make_group("Customers", CUSTOMERS)
+    alice = Customer.objects.create(role="customer", email="")
+    assert members(group) == {alice.pk}  # the active groups are now compiled and kept
+
+    # Changed by hand, without a new rule version, and a group added: the next write sees both.
+    CustomerGroup.objects.filter(pk=group.pk).update(rules={"field": "role", "op": "eq", "value": "staff"})
+    no_email = make_group("No email", NO_EMAIL)
+    alice.role = "staff"
+    alice.save()
+    assert members(group) == {alice.pk} and members(no_email) == {alice.pk}
+
+
 def test_bulk_writes_announce_their_customers_once_per_transaction():
     group = make_group("Customers", CUSTOMERS)
     created = Customer.objects.bulk_create([Customer(email=f"{i}@example.com", role="customer") for i in range(50)])
