@@ -135,7 +135,6 @@ def evaluate_active(
 def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, outcome: Outcome) -> Outcome:
     if not levels:
         return outcome
-    conditions = {pk: template for pk, template in templates.items()}
     ids = sorted({int(i) for i in customer_ids})
     prepared = len(ids) <= PREPARED_BATCH
     with transaction.atomic():
@@ -146,7 +145,7 @@ def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, ou
                 cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
         for level in levels:
-            outcome.merge(_apply(level, ids, conditions, reason, run_id, now=now, prepared=prepared))
+            outcome.merge(_apply(level, ids, templates, reason, run_id, now=now, prepared=prepared))
     return outcome
 
 
