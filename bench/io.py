@@ -124,7 +124,8 @@ def ingest(events: int, batch: int, customers: int) -> dict:
     started = time.perf_counter()
     for payload in payloads:
         call_started = time.perf_counter()
-        response = client.post("/api/events/batch/", payload, format="json", secure=True)  # production settings: https only
+        # secure: production settings redirect plain http to https.
+        response = client.post("/api/events/batch/", payload, format="json", secure=True)
         latencies.append(time.perf_counter() - call_started)
         if response.status_code != 201:
             raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
@@ -182,11 +183,13 @@ def import_customers(rows: int, existing: int) -> dict:
     wrong = 0
     now = timezone.now()
     with connection.cursor() as cursor:
+        cursor.execute("SELECT array_agg(id) FROM customers_customer WHERE external_id = ANY(%s)", [external_ids])
+        imported = cursor.fetchone()[0]
         for group in CustomerGroup.objects.filter(kind="dynamic", is_active=True):
             condition, params = compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue)
             cursor.execute(
                 f"""
-                WITH imported AS (SELECT id FROM customers_customer WHERE external_id = ANY(%s)),
+                WITH imported AS (SELECT unnest(%s::bigint[]) AS id),
                 target AS (SELECT c.id FROM customers_customer c JOIN imported i ON i.id = c.id WHERE {condition}),
                 members AS (SELECT m.customer_id AS id FROM groups_membership m JOIN imported i ON i.id = m.customer_id
                             WHERE m.group_id = %s)
@@ -194,7 +197,7 @@ def import_customers(rows: int, existing: int) -> dict:
                     (SELECT id FROM target EXCEPT SELECT id FROM members)
                     UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM target)) differ
                 """,  # noqa: S608 - compiled rule SQL
-                [external_ids, *params, group.pk],
+                [imported, *params, group.pk],
             )
             wrong += cursor.fetchone()[0]
     return {

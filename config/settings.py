@@ -1,6 +1,7 @@
 """Django settings, read from environment variables only (see README, Configuration)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -81,12 +82,15 @@ if _database is None:
 # Django's own queries bind on the client and are never prepared; this lets the membership engine
 # prepare its event-path statement once per connection (see groups/engine.py).
 _database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
-# No JIT: PostgreSQL spends seconds compiling the wide statements the membership engine writes (one
-# branch per group; measured 46 s of a 50 s event-path statement over 200 groups) and JIT pays off
+# No JIT: PostgreSQL spends seconds compiling the wide statements the membership engine writes (a
+# condition per group; measured 46 s of a 50 s event-path statement over 200 groups) and JIT pays off
 # only for long analytic queries, which this application does not run.
 _options = _database.setdefault("OPTIONS", {})
 _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DATABASES = {"default": _database}
+# A large scope (an import) is evaluated in chunks of customers, several at once; see groups/engine.py.
+GROUPS_EVALUATION_CHUNK = env_int("GROUPS_EVALUATION_CHUNK", 10_000, minimum=1)
+GROUPS_EVALUATION_WORKERS = env_int("GROUPS_EVALUATION_WORKERS", min(4, os.cpu_count() or 1), minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

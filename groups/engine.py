@@ -21,6 +21,7 @@ import re
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,7 +51,7 @@ class Outcome:
 
     added: Counter = field(default_factory=Counter)
     removed: Counter = field(default_factory=Counter)
-    changed_customers: dict[int, set[int]] = field(default_factory=dict)
+    changed_customers: dict[int, set[int]] = field(default_factory=dict)  # full refreshes only
     failed: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -129,7 +130,29 @@ def evaluate_active(
     plan = _active_plan()
     outcome = Outcome(failed=dict(plan.failed))
     levels = plan.levels(events)
-    return _evaluate_customers(levels, plan.templates, customer_ids, now or timezone.now(), reason, None, outcome)
+    now = now or timezone.now()
+    # A large scope, such as an import, is evaluated in chunks, each in its own transaction (a
+    # customer's groups are always evaluated together), several at once on their own connections,
+    # so every core of the database works on it.
+    ids = sorted({int(i) for i in customer_ids})
+    size = settings.GROUPS_EVALUATION_CHUNK
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    if len(chunks) == 1 or connection.in_atomic_block or settings.GROUPS_EVALUATION_WORKERS == 1:
+        # Inside a transaction, other connections would not see its writes: evaluate here.
+        for chunk in chunks:
+            _evaluate_customers(levels, plan.templates, chunk, now, reason, None, outcome)
+        return outcome
+
+    def evaluate_chunk(chunk: list[int]) -> Outcome:
+        try:
+            return _evaluate_customers(levels, plan.templates, chunk, now, reason, None, Outcome())
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=settings.GROUPS_EVALUATION_WORKERS) as pool:
+        for chunk_outcome in pool.map(evaluate_chunk, chunks):
+            outcome.merge(chunk_outcome)
+    return outcome
 
 
 def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, outcome: Outcome) -> Outcome:
@@ -145,7 +168,10 @@ def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, ou
                 cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
         for level in levels:
-            outcome.merge(_apply(level, ids, templates, reason, run_id, now=now, prepared=prepared))
+            if prepared:
+                outcome.merge(_apply(level, ids, templates, reason, run_id, now=now, prepared=True))
+            else:
+                outcome.merge(_apply_staged(level, ids, templates, reason, run_id, now=now))
     return outcome
 
 
@@ -240,10 +266,11 @@ def _apply(groups, customer_ids, conditions, reason, run_id, *, now=None, prepar
     outcome = Outcome()
     with _preparing_cursor() if prepared else connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for group_id, change, customer_ids_changed in cursor.fetchall():
+        for group_id, change, count, customer_ids_changed in cursor.fetchall():
             target = outcome.added if change == "added" else outcome.removed
-            target[group_id] += len(customer_ids_changed)
-            outcome.changed_customers.setdefault(group_id, set()).update(customer_ids_changed)
+            target[group_id] += count
+            if customer_ids_changed is not None:
+                outcome.changed_customers.setdefault(group_id, set()).update(customer_ids_changed)
     return outcome
 
 
@@ -325,11 +352,11 @@ def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[in
     return templates, failed
 
 
-def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[str, list]:
-    """One statement: compute the target set, diff it with the stored membership, write both tables.
+def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
+    """The WITH clauses that end in `diff`: the (group, customer) pairs to add, and to remove (leaving).
 
     The diff is a full join between the target set and the current members, so each side is read
-    once; only the rows that differ are written, so a run that changes nothing writes nothing.
+    once, and only the pairs that differ come out.
     """
     params: list = []
     if customer_ids is None:
@@ -357,10 +384,7 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
             "SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id "
             f"{events.text} CROSS JOIN LATERAL (VALUES {', '.join(pairs)}) AS v(group_id, matches) WHERE v.matches"
         )
-    # Ids and versions are written into the text: they are fixed for the level's groups, which the
-    # text depends on anyway, and the planner sees them.
-    group_ids = ",".join(str(int(g.pk)) for g in groups)
-    versions = ",".join(str(int(g.rule_version)) for g in groups)
+    group_ids = _id_list(groups)
     if customer_ids is None:
         scope_cte = ""
         members = f"SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.group_id IN ({group_ids})"
@@ -384,7 +408,35 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
             FROM target t
             FULL JOIN current_members m ON m.group_id = t.group_id AND m.customer_id = t.customer_id
             WHERE t.customer_id IS NULL OR m.customer_id IS NULL
-        ),
+        )"""
+    return sql, params
+
+
+# Group ids and rule versions are written into the text: they are fixed for the level's groups,
+# which the text depends on anyway, and the planner sees them.
+def _id_list(groups) -> str:
+    return ",".join(str(int(g.pk)) for g in groups)
+
+
+def _versions(groups) -> str:
+    versions = ",".join(str(int(g.rule_version)) for g in groups)
+    return (
+        f"SELECT unnest(ARRAY[{_id_list(groups)}]::bigint[]) AS group_id, "
+        f"unnest(ARRAY[{versions}]::int[]) AS rule_version"
+    )
+
+
+def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[str, list]:
+    """One statement: compute the target set, diff it with the stored membership, write both tables.
+
+    Only the pairs that differ are written, so a run that changes nothing writes nothing.
+    """
+    diff, params = _diff_query(groups, customer_ids, conditions)
+    # Only a full refresh passes its changed customers on (to the groups that depend on it); the
+    # event path evaluates dependants for its whole scope, so it needs counts, not ids.
+    changed_ids = "array_agg(customer_id)" if customer_ids is None else "NULL::bigint[]"
+    sql = f"""
+        {diff},
         removed AS (
             DELETE FROM groups_membership m USING diff d
             WHERE d.leaving AND m.group_id = d.group_id AND m.customer_id = d.customer_id
@@ -401,9 +453,7 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
             UNION ALL
             SELECT group_id, customer_id, 'removed' AS change FROM removed
         ),
-        versions AS (
-            SELECT unnest(ARRAY[{group_ids}]::bigint[]) AS group_id, unnest(ARRAY[{versions}]::int[]) AS rule_version
-        ),
+        versions AS ({_versions(groups)}),
         history AS (
             INSERT INTO groups_membershipchange
                 (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
@@ -419,6 +469,56 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
             ) delta
             WHERE g.id = delta.group_id
         )
-        SELECT group_id, change, array_agg(customer_id) FROM changes GROUP BY group_id, change
+        SELECT group_id, change, count(*), {changed_ids} FROM changes GROUP BY group_id, change
     """
     return sql, params + [reason, run_id]
+
+
+def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
+    """A large scope: the diff goes to a temporary table, then plain statements apply it.
+
+    Measured about twice as fast per change as the one statement of chained data-modifying CTEs,
+    which matters when an import or a batch changes hundreds of thousands of memberships. No
+    ON CONFLICT is needed: the caller holds the customers' row locks and the groups' locks, so no
+    one else can add these (group, customer) pairs meanwhile; the unique constraint still stands
+    guard.
+    """
+    diff, params = _diff_query(groups, customer_ids, conditions)
+    statements = [
+        (f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff", resolve(params, now)),
+        (
+            """DELETE FROM groups_membership m USING scoped_diff d
+               WHERE d.leaving AND m.group_id = d.group_id AND m.customer_id = d.customer_id""",
+            [],
+        ),
+        (
+            """INSERT INTO groups_membership (group_id, customer_id, added_at)
+               SELECT group_id, customer_id, statement_timestamp() FROM scoped_diff WHERE NOT leaving""",
+            [],
+        ),
+        (
+            f"""INSERT INTO groups_membershipchange
+                    (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
+                SELECT d.group_id, d.customer_id, CASE WHEN d.leaving THEN 'removed' ELSE 'added' END,
+                       statement_timestamp(), %s, v.rule_version, %s
+                FROM scoped_diff d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id""",
+            [reason, run_id],
+        ),
+        (
+            """UPDATE groups_customergroup g SET member_count = g.member_count + delta.n
+               FROM (SELECT group_id, SUM(CASE WHEN leaving THEN -1 ELSE 1 END) AS n
+                     FROM scoped_diff GROUP BY group_id) delta
+               WHERE g.id = delta.group_id""",
+            [],
+        ),
+    ]
+    outcome = Outcome()
+    with connection.cursor() as cursor:
+        for sql, statement_params in statements:
+            cursor.execute(sql, statement_params)  # noqa: S608 - compiled rule SQL and ids only
+        cursor.execute("SELECT group_id, leaving, count(*) FROM scoped_diff GROUP BY group_id, leaving")
+        for group_id, leaving, count in cursor.fetchall():
+            (outcome.removed if leaving else outcome.added)[group_id] += count
+        # ON COMMIT DROP alone would keep it for the next level of this transaction.
+        cursor.execute("DROP TABLE scoped_diff")
+    return outcome

@@ -170,6 +170,33 @@ def test_bulk_writes_announce_their_customers_once_per_transaction():
     assert replay(group) == members(group)
 
 
+def test_a_large_scope_is_evaluated_in_parallel_chunks_with_one_change_each(settings):
+    # Chunks of 250, 250 and 100 customers: the two larger take the staged path for large scopes,
+    # the last the prepared statement of customer writes.
+    settings.GROUPS_EVALUATION_CHUNK = 250
+    settings.GROUPS_EVALUATION_WORKERS = 2
+    customers_group = make_group("Customers", CUSTOMERS)
+    no_email = make_group("Customers without email", {"all": [{"in_group": customers_group.pk}, NO_EMAIL]})
+    created = Customer.objects.bulk_create(
+        [Customer(role="customer" if i % 3 else "staff", email="" if i % 2 else f"{i}@example.com") for i in range(600)]
+    )
+    expected = {c.pk for c in created if c.role == "customer"}
+    assert members(customers_group) == expected
+    assert members(no_email) == {c.pk for c in created if c.pk in expected and not c.email}
+    for group in (customers_group, no_email):
+        assert replay(group) == members(group)
+        assert MembershipChange.objects.filter(group=group).count() == len(members(group))
+
+    leaving = [c.pk for c in created[:450]]
+    Customer.objects.filter(pk__in=leaving).update(role="staff")
+    assert members(customers_group) == expected - set(leaving)
+    assert members(no_email) == {c.pk for c in created[450:] if c.pk in expected and not c.email}
+    for group in (customers_group, no_email):
+        assert replay(group) == members(group)
+        group.refresh_from_db()
+        assert group.member_count == len(members(group))
+
+
 def test_inactive_group_holds_nobody_and_activation_refreshes_at_once():
     group = make_group("Customers", CUSTOMERS)
     alice = Customer.objects.create(email="alice@example.com", role="customer")
