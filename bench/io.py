@@ -87,9 +87,16 @@ def export(members: int) -> dict:
     }
 
 
-def ingest(events: int, batch: int, customers: int) -> dict:
-    """POST /api/events/batch/ through the API client: token auth, JSON, validation, write, evaluation."""
+def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
+    """POST /api/events/batch/ through the API client: token auth, JSON, validation, write, evaluation.
+
+    `clients` post at the same time, each on its own thread and database connection, as several
+    tills or syncs would.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from django.contrib.auth import get_user_model
+    from django.db import connection
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -100,8 +107,7 @@ def ingest(events: int, batch: int, customers: int) -> dict:
     user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_superuser": True})
     user.is_superuser = True
     user.save()
-    client = APIClient(HTTP_HOST="localhost")  # the test client's "testserver" is no allowed host here
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    token = Token.objects.get_or_create(user=user)[0].key
     rng = random.Random(3)
     now = timezone.now()
     names = ["purchase", "check_in", "check_in", "sign_up"]
@@ -121,20 +127,35 @@ def ingest(events: int, batch: int, customers: int) -> dict:
     engine.evaluate(list(CustomerGroup.objects.filter(kind="dynamic", is_active=True)), touched, now)
     changes_before = MembershipChange.objects.count()
     latencies = []
+
+    def post(share: list[dict]) -> None:
+        client = APIClient(HTTP_HOST="localhost")  # the test client's "testserver" is no allowed host here
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        try:
+            for payload in share:
+                call_started = time.perf_counter()
+                # secure: production settings redirect plain http to https.
+                response = client.post("/api/events/batch/", payload, format="json", secure=True)
+                latencies.append(time.perf_counter() - call_started)
+                if response.status_code != 201:
+                    raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
+        finally:
+            if clients > 1:
+                connection.close()  # this thread's own connection
+
     started = time.perf_counter()
-    for payload in payloads:
-        call_started = time.perf_counter()
-        # secure: production settings redirect plain http to https.
-        response = client.post("/api/events/batch/", payload, format="json", secure=True)
-        latencies.append(time.perf_counter() - call_started)
-        if response.status_code != 201:
-            raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
+    if clients == 1:
+        post(payloads)
+    else:
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(post, [payloads[i::clients] for i in range(clients)]))
     seconds = time.perf_counter() - started
     sent = sum(len(p["events"]) for p in payloads)
     latencies.sort()
     return {
         "events": sent,
         "batch": batch,
+        "clients": clients,
         "seconds": round(seconds, 2),
         "events_per_s": round(sent / seconds),
         "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
@@ -222,6 +243,7 @@ def run(
     import_rows: int,
     events_per_customer: int = 2,
     only: tuple[str, ...] = SECTIONS,
+    clients: int = 1,
 ) -> dict:
     from django.utils import timezone
 
@@ -249,7 +271,7 @@ def run(
     )
     if "ingest" in only:
         print(f"(b) ingest of {events:,} events in batches of {batch} with {groups} groups ...", flush=True)
-        results["ingest"] = ingest(events, batch, members)
+        results["ingest"] = ingest(events, batch, members, clients)
         print(f"    {results['ingest']}", flush=True)
 
     if "import" in only:
@@ -272,7 +294,7 @@ def _print(results: dict) -> None:
         ]  # fmt: skip
     if "ingest" in results:
         i = results["ingest"]
-        rows.append((f"(b) ingest, batches of {i['batch']}", f"{i['events_per_s']:,} events/s",
+        rows.append((f"(b) ingest, {i['clients']} x batches of {i['batch']}", f"{i['events_per_s']:,} events/s",
                      f"{i['events']:,} events in {i['seconds']} s; batch p50 {i['batch_p50_ms']} ms "
                      "(target >= 5,000/s)"))  # fmt: skip
     if "import" in results:
@@ -290,6 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--members", type=int, default=1_000_000, help="Customers, all members of the exported group.")
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=1, help="Clients posting event batches at the same time.")
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--events-per-customer", type=int, default=2)
@@ -302,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--only takes {', '.join(SECTIONS)}")
     _setup(args.database_suffix)
     results = run(args.members, args.events, args.batch, args.groups, args.import_rows, args.events_per_customer,
-                  only)  # fmt: skip
+                  only, args.clients)  # fmt: skip
     _print(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
