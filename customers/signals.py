@@ -3,7 +3,8 @@
 `customers` never imports `groups`: writes call `announce(ids)` (model saves do it through the
 receivers below; bulk paths that bypass model signals call it themselves) and `groups` listens to
 `customers_touched`. Announcements made inside a transaction are collected and sent once, after
-commit, so a batch is evaluated once and only data that really exists is evaluated.
+commit, so a batch is evaluated once and only data that really exists is evaluated; a transaction
+that rolls back announces nothing.
 """
 
 from __future__ import annotations
@@ -52,38 +53,48 @@ def announce(
     ids = {int(i) for i in customer_ids if i is not None}
     if not ids:
         return
-    names = None if events is None else set(events)
-    if not connections[using].in_atomic_block:
+    names = None if events is None else frozenset(events)
+    connection = connections[using]
+    if not connection.in_atomic_block:
         _send(ids, reason, names)
         return
-    if not hasattr(_pending, "batches"):
-        _pending.batches = {}
-    batch = _pending.batches.get((using, reason))
-    if batch is None:
-        _pending.batches[(using, reason)] = (ids, names)
-    else:
+    _open_batch(connection, reason).add(ids, names)
+
+
+class _Batch:
+    """What one transaction announced with one reason, sent once after it commits."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.ids: set[int] = set()
+        self.events: frozenset[str] | None = frozenset()
+
+    def add(self, ids: set[int], events: frozenset[str] | None) -> None:
+        self.ids |= ids
         # Anything-may-have-changed (None) wins over a list of event names.
-        batch[0].update(ids)
-        _pending.batches[(using, reason)] = (batch[0], None if batch[1] is None or names is None else batch[1] | names)
-    # Every call registers a flush; the first to run after commit sends the whole batch and the
-    # others find it empty. Ids left over from a rolled-back transaction ride along with the next
-    # batch: evaluating a customer again is always correct, just slightly more work.
-    transaction.on_commit(lambda: _flush(using, reason), using=using)
+        self.events = None if self.events is None or events is None else self.events | events
+
+    def send(self) -> None:
+        _send(self.ids, self.reason, self.events)
 
 
-def _flush(using: str, reason: str) -> None:
-    ids, names = _pending.batches.pop((using, reason), (set(), None))
-    _send(ids, reason, names)
+def _open_batch(connection, reason: str) -> _Batch:
+    """The batch of the current transaction, registered to be sent when it commits.
+
+    A batch whose transaction rolled back is gone from Django's commit callbacks, so its ids are
+    dropped with it and the next transaction starts a new batch.
+    """
+    batches = connection.__dict__.setdefault("customer_announcements", {})
+    batch = batches.get(reason)
+    if batch is None or not any(callback == batch.send for _, callback, _ in connection.run_on_commit):
+        batch = batches[reason] = _Batch(reason)
+        transaction.on_commit(batch.send, using=connection.alias)
+    return batch
 
 
-def _send(ids: set[int], reason: str, events: set[str] | None) -> None:
+def _send(ids: set[int], reason: str, events: frozenset[str] | None) -> None:
     if ids:
-        customers_touched.send(
-            sender=Customer,
-            customer_ids=sorted(ids),
-            reason=reason,
-            events=None if events is None else frozenset(events),
-        )
+        customers_touched.send(sender=Customer, customer_ids=sorted(ids), reason=reason, events=events)
 
 
 @receiver(post_save, sender=Customer)

@@ -204,7 +204,7 @@ _active: dict[str, _ActivePlan] = {}  # per database alias
 # attribute types (a declared type changes how a rule reads an attribute).
 _FINGERPRINT = """
     SELECT md5(concat(
-        (SELECT string_agg(concat_ws('|', id, rule_version, time_zone, rules::text), ',' ORDER BY id)
+        (SELECT string_agg(concat_ws('|', id, rule_version, time_zone, rules_digest), ',' ORDER BY id)
          FROM groups_customergroup WHERE kind = 'dynamic' AND is_active),
         '#',
         (SELECT string_agg(concat_ws('|', entity, key, type), ',' ORDER BY entity, key)
@@ -260,9 +260,8 @@ def dependency_order(groups: Sequence[CustomerGroup]) -> list[CustomerGroup]:
 
 
 def _apply(groups, customer_ids, conditions, reason, run_id, *, now=None, prepared: bool = False) -> Outcome:
-    sql, params = _diff_statement(groups, customer_ids, conditions, reason, run_id)
-    if now is not None:
-        params = resolve(params, now)  # every rule's values computed from now, each window once
+    sql, params = _diff_statement(groups, customer_ids, conditions)
+    params = _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now)
     outcome = Outcome()
     with _preparing_cursor() if prepared else connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -352,6 +351,19 @@ def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[in
     return templates, failed
 
 
+# Placeholders in a cached statement's parameters, filled in at each evaluation (see _bind).
+SCOPE, REASON, RUN = object(), object(), object()
+
+
+def _bind(params, *, ids, reason, run_id, now) -> list:
+    """A statement's parameters for one evaluation: the scope, reason and run, and the rules' values
+    computed from now (each window once)."""
+    # Int8: the same parameter types whatever the ids, so a prepared statement is always reused.
+    scope = [Int8(i) for i in ids] if ids is not None else None
+    filled = [scope if p is SCOPE else reason if p is REASON else run_id if p is RUN else p for p in params]
+    return resolve(filled, now) if now is not None else filled
+
+
 def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
     """The WITH clauses that end in `diff`: the (group, customer) pairs to add, and to remove (leaving).
 
@@ -368,13 +380,11 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
         # Each customer in scope is read once, with one row of the event counts and sums that the
         # groups' rules compare, and every group's condition is evaluated on that row: one plan
         # subtree for all groups rather than one per group, and each customer's events read once.
-        # Int8: the same parameter types whatever the ids, so the prepared statement is reused.
-        ids = [Int8(i) for i in customer_ids]
         aggregates = {}
         for group in groups:
             aggregates.update(conditions[group.pk].aggregates)
         events = event_aggregates_join(aggregates, alias="c")
-        params.extend([ids, ids])
+        params.extend([SCOPE, SCOPE])
         params.extend(events.params)
         pairs = []
         for group in groups:
@@ -426,11 +436,21 @@ def _versions(groups) -> str:
     )
 
 
-def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[str, list]:
+def _diff_statement(groups, customer_ids, conditions) -> tuple[str, tuple]:
     """One statement: compute the target set, diff it with the stored membership, write both tables.
 
-    Only the pairs that differ are written, so a run that changes nothing writes nothing.
+    Only the pairs that differ are written, so a run that changes nothing writes nothing. The text
+    depends only on the groups and their compiled rules, so it is built once (see _bind).
     """
+    key = tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups)
+    return _cached_diff_statement(key, customer_ids is None)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_diff_statement(key: tuple, full_refresh: bool) -> tuple[str, tuple]:
+    groups = [_Level(pk, version) for pk, version, _ in key]
+    conditions = {pk: condition for pk, _, condition in key}
+    customer_ids = None if full_refresh else SCOPE
     diff, params = _diff_query(groups, customer_ids, conditions)
     # Only a full refresh passes its changed customers on (to the groups that depend on it); the
     # event path evaluates dependants for its whole scope, so it needs counts, not ids.
@@ -471,7 +491,15 @@ def _diff_statement(groups, customer_ids, conditions, reason, run_id) -> tuple[s
         )
         SELECT group_id, change, count(*), {changed_ids} FROM changes GROUP BY group_id, change
     """
-    return sql, params + [reason, run_id]
+    return sql, (*params, REASON, RUN)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """What a statement needs of a group."""
+
+    pk: int
+    rule_version: int
 
 
 def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
@@ -485,7 +513,10 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
     """
     diff, params = _diff_query(groups, customer_ids, conditions)
     statements = [
-        (f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff", resolve(params, now)),
+        (
+            f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff",
+            _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now),
+        ),
         (
             """DELETE FROM groups_membership m USING scoped_diff d
                WHERE d.leaving AND m.group_id = d.group_id AND m.customer_id = d.customer_id""",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import MD5, Cast
 
 from customers.models import Customer
 
@@ -39,6 +40,11 @@ class CustomerGroup(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DYNAMIC)
     rules = models.JSONField(default=dict, blank=True, help_text="The rules document (see the rule language).")
     rule_version = models.PositiveIntegerField(default=1, help_text="Bumped on every rule change.")
+    # Kept by PostgreSQL, so even a hand edit of the rules changes it: the event path compares
+    # these digests to know its compiled rules are current (groups/engine.py).
+    rules_digest = models.GeneratedField(
+        expression=MD5(Cast("rules", models.TextField())), output_field=models.CharField(max_length=32), db_persist=True
+    )
     refresh_mode = models.CharField(max_length=32, choices=RefreshMode.choices, default=RefreshMode.EVENTS)
     schedule = models.JSONField(default=dict, blank=True, help_text="Frequency and time of day.")
     time_zone = models.CharField(max_length=64, blank=True, default="", help_text="IANA name; empty = site's.")
