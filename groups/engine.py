@@ -1,8 +1,10 @@
 """The membership engine: one set-based code path that decides who is in which group.
 
 `evaluate(groups, customer_ids=None, now=None)` computes the new member set of each group in SQL,
-diffs it against the stored membership and writes Membership and MembershipChange rows, all in one
-statement per dependency level and one transaction. There is no per-customer Python anywhere.
+diffs it against the stored membership and writes Membership and MembershipChange rows, in one
+statement per dependency level and one transaction (a large scope: a few plain statements per
+level, and one transaction per chunk of customers). There is no per-customer Python anywhere.
+`evaluate_active` is the event path over every active group, with their compiled rules kept.
 
 Locks (PostgreSQL advisory transaction locks, released by commit or rollback):
 - a full refresh takes its group's lock exclusively, so two refreshes never interleave;
@@ -37,8 +39,8 @@ from .rules.compiler import Compiled, compile_template, event_aggregates_join, r
 
 logger = logging.getLogger(__name__)
 
-# Event-path batches up to this size run as a prepared statement with a generic plan (planned once,
-# reused by every write); larger batches, such as an import, are planned for their actual size.
+# Event-path batches up to this size run as one prepared statement with a generic plan (planned
+# once, reused by every write); larger ones stage their diff in a temporary table (_apply_staged).
 PREPARED_BATCH = 200
 
 # First key of the two-key advisory locks, so ours never collide with another application's.
@@ -99,7 +101,7 @@ def evaluate(
             with transaction.atomic():
                 lock_groups([group.pk], shared=False)
                 _materialise_target(group, condition_of(group, now, catalogue))
-                outcome.merge(_apply([group], None, {group.pk: FULL_REFRESH_TARGET}, reason, run_id))
+                outcome.merge(_apply_staged([group], None, {group.pk: FULL_REFRESH_TARGET}, reason, run_id, now=None))
                 with connection.cursor() as cursor:
                     # ON COMMIT DROP alone would leave it for the next refresh inside an outer transaction.
                     cursor.execute("DROP TABLE refresh_target")
@@ -130,6 +132,8 @@ def evaluate_active(
     plan = _active_plan()
     outcome = Outcome(failed=dict(plan.failed))
     levels = plan.levels(events)
+    if not levels:
+        return outcome
     now = now or timezone.now()
     # A large scope, such as an import, is evaluated in chunks, each in its own transaction (a
     # customer's groups are always evaluated together), several at once on their own connections,
@@ -169,7 +173,7 @@ def _evaluate_customers(levels, templates, customer_ids, now, reason, run_id, ou
             cursor.execute("SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])
         for level in levels:
             if prepared:
-                outcome.merge(_apply(level, ids, templates, reason, run_id, now=now, prepared=True))
+                outcome.merge(_apply_prepared(level, ids, templates, reason, run_id, now=now))
             else:
                 outcome.merge(_apply_staged(level, ids, templates, reason, run_id, now=now))
     return outcome
@@ -259,17 +263,15 @@ def dependency_order(groups: Sequence[CustomerGroup]) -> list[CustomerGroup]:
     return [g for level in dependency_levels(groups) for g in level]
 
 
-def _apply(groups, customer_ids, conditions, reason, run_id, *, now=None, prepared: bool = False) -> Outcome:
-    sql, params = _diff_statement(groups, customer_ids, conditions)
+def _apply_prepared(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
+    """A small scope (a write): one prepared statement per level, see _diff_statement."""
+    sql, params = _diff_statement(groups, conditions)
     params = _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now)
     outcome = Outcome()
-    with _preparing_cursor() if prepared else connection.cursor() as cursor:
+    with _preparing_cursor() as cursor:
         cursor.execute(sql, params)
-        for group_id, change, count, customer_ids_changed in cursor.fetchall():
-            target = outcome.added if change == "added" else outcome.removed
-            target[group_id] += count
-            if customer_ids_changed is not None:
-                outcome.changed_customers.setdefault(group_id, set()).update(customer_ids_changed)
+        for group_id, change, count in cursor.fetchall():
+            (outcome.added if change == "added" else outcome.removed)[group_id] += count
     return outcome
 
 
@@ -436,25 +438,20 @@ def _versions(groups) -> str:
     )
 
 
-def _diff_statement(groups, customer_ids, conditions) -> tuple[str, tuple]:
+def _diff_statement(groups, conditions) -> tuple[str, tuple]:
     """One statement: compute the target set, diff it with the stored membership, write both tables.
 
     Only the pairs that differ are written, so a run that changes nothing writes nothing. The text
     depends only on the groups and their compiled rules, so it is built once (see _bind).
     """
-    key = tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups)
-    return _cached_diff_statement(key, customer_ids is None)
+    return _cached_diff_statement(tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups))
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_diff_statement(key: tuple, full_refresh: bool) -> tuple[str, tuple]:
+def _cached_diff_statement(key: tuple) -> tuple[str, tuple]:
     groups = [_Level(pk, version) for pk, version, _ in key]
     conditions = {pk: condition for pk, _, condition in key}
-    customer_ids = None if full_refresh else SCOPE
-    diff, params = _diff_query(groups, customer_ids, conditions)
-    # Only a full refresh passes its changed customers on (to the groups that depend on it); the
-    # event path evaluates dependants for its whole scope, so it needs counts, not ids.
-    changed_ids = "array_agg(customer_id)" if customer_ids is None else "NULL::bigint[]"
+    diff, params = _diff_query(groups, SCOPE, conditions)
     sql = f"""
         {diff},
         removed AS (
@@ -489,7 +486,7 @@ def _cached_diff_statement(key: tuple, full_refresh: bool) -> tuple[str, tuple]:
             ) delta
             WHERE g.id = delta.group_id
         )
-        SELECT group_id, change, count(*), {changed_ids} FROM changes GROUP BY group_id, change
+        SELECT group_id, change, count(*) FROM changes GROUP BY group_id, change
     """
     return sql, (*params, REASON, RUN)
 
@@ -503,20 +500,17 @@ class _Level:
 
 
 def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
-    """A large scope: the diff goes to a temporary table, then plain statements apply it.
+    """A full refresh or a large scope: the diff goes to a temporary table, then plain statements apply it.
 
     Measured about twice as fast per change as the one statement of chained data-modifying CTEs,
-    which matters when an import or a batch changes hundreds of thousands of memberships. No
-    ON CONFLICT is needed: the caller holds the customers' row locks and the groups' locks, so no
-    one else can add these (group, customer) pairs meanwhile; the unique constraint still stands
-    guard.
+    which matters when a refresh, an import or a batch changes many memberships. No ON CONFLICT is
+    needed: the caller holds the groups' locks (exclusive for a refresh) and, on the event path, the
+    customers' row locks, so no one else can add these (group, customer) pairs meanwhile; the
+    unique constraint still stands guard.
     """
     diff, params = _diff_query(groups, customer_ids, conditions)
-    statements = [
-        (
-            f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff",
-            _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now),
-        ),
+    stage = f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff"
+    writes = [
         (
             """DELETE FROM groups_membership m USING scoped_diff d
                WHERE d.leaving AND m.group_id = d.group_id AND m.customer_id = d.customer_id""",
@@ -545,11 +539,20 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
     ]
     outcome = Outcome()
     with connection.cursor() as cursor:
-        for sql, statement_params in statements:
+        cursor.execute(stage, _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now))
+        if cursor.rowcount == 0:  # nothing changes, so nothing is written
+            cursor.execute("DROP TABLE scoped_diff")
+            return outcome
+        for sql, statement_params in writes:
             cursor.execute(sql, statement_params)  # noqa: S608 - compiled rule SQL and ids only
-        cursor.execute("SELECT group_id, leaving, count(*) FROM scoped_diff GROUP BY group_id, leaving")
-        for group_id, leaving, count in cursor.fetchall():
+        # Only a full refresh passes its changed customers on, to the groups that depend on it; the
+        # event path evaluates dependants for its whole scope.
+        changed_ids = "array_agg(customer_id)" if customer_ids is None else "NULL::bigint[]"
+        cursor.execute(f"SELECT group_id, leaving, count(*), {changed_ids} FROM scoped_diff GROUP BY group_id, leaving")
+        for group_id, leaving, count, changed in cursor.fetchall():
             (outcome.removed if leaving else outcome.added)[group_id] += count
+            if changed is not None:
+                outcome.changed_customers.setdefault(group_id, set()).update(changed)
         # ON COMMIT DROP alone would keep it for the next level of this transaction.
         cursor.execute("DROP TABLE scoped_diff")
     return outcome
