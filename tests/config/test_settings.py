@@ -60,3 +60,9 @@ def test_deploy_check_reports_no_issues_with_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_every_model_change_has_its_migration_with_nothing_configured(tmp_path):
+    result = run_in_fresh_process(["manage.py", "makemigrations", "--check", "--dry-run"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
