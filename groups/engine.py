@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 # once, reused by every write); larger ones stage their diff in a temporary table (_apply_staged).
 PREPARED_BATCH = 200
 
+# Memory for a full refresh's diff (see evaluate).
+REFRESH_WORK_MEM = "64MB"
+
 # First key of the two-key advisory locks, so ours never collide with another application's.
 LOCK_NAMESPACE = 0x6772  # "gr"
 
@@ -100,11 +103,12 @@ def evaluate(
         for group in dependency_order(groups):
             with transaction.atomic():
                 lock_groups([group.pk], shared=False)
-                _materialise_target(group, condition_of(group, now, catalogue))
-                outcome.merge(_apply_staged([group], None, {group.pk: FULL_REFRESH_TARGET}, reason, run_id, now=None))
                 with connection.cursor() as cursor:
-                    # ON COMMIT DROP alone would leave it for the next refresh inside an outer transaction.
-                    cursor.execute("DROP TABLE refresh_target")
+                    # The diff hashes a whole group's members: with the default 4 MB a large group
+                    # spills to disk in batches.
+                    cursor.execute(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
+                conditions = {group.pk: condition_of(group, now, catalogue)}
+                outcome.merge(_apply_staged([group], None, conditions, reason, run_id, now=None))
         return outcome
     templates, outcome.failed = _compile(groups, catalogue)
     groups = [g for g in groups if g.pk in templates]
@@ -322,21 +326,6 @@ def template_of(group: CustomerGroup, catalogue: Catalogue, *, shared_events: bo
     )
 
 
-# A full refresh first writes the matching customers to a temporary table: a plain CREATE TABLE AS
-# can scan in parallel, while PostgreSQL runs a statement with data-modifying CTEs in one process.
-FULL_REFRESH_TARGET = object()
-
-
-def _materialise_target(group: CustomerGroup, condition: tuple[str, list]) -> None:
-    sql, params = condition
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE refresh_target ON COMMIT DROP AS "  # noqa: S608
-            f"SELECT c.id AS customer_id FROM customers_customer c WHERE {sql}",
-            params,
-        )
-
-
 def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[int, Compiled], dict[int, str]]:
     """Compiled rules per group id, leaving out (with the error) groups whose stored rules no longer
     compile (e.g. edited by hand in the database): one broken group must not stop every customer
@@ -374,10 +363,15 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
     """
     params: list = []
     if customer_ids is None:
-        # A full refresh: one group, its target set already in refresh_target.
+        # A full refresh: one group, scanned in parallel (the diff is staged by a plain CREATE TABLE
+        # AS, which PostgreSQL may run in parallel, unlike a statement with data-modifying CTEs).
         (group,) = groups
-        target = "SELECT %s::bigint AS group_id, customer_id FROM refresh_target"
-        params.append(group.pk)
+        condition, condition_params = conditions[group.pk]
+        target = (
+            f"SELECT {int(group.pk)}::bigint AS group_id, c.id AS customer_id "  # noqa: S608 - compiled rule SQL
+            f"FROM customers_customer c WHERE {condition}"
+        )
+        params.extend(condition_params)
     else:
         # Each customer in scope is read once, with one row of the event counts and sums that the
         # groups' rules compare, and every group's condition is evaluated on that row: one plan
