@@ -35,7 +35,7 @@ from psycopg.types.numeric import Int8
 
 from .models import CustomerGroup, Reason
 from .rules import Catalogue, events_read, rule_dependencies
-from .rules.compiler import Compiled, compile_template, event_aggregates_join, resolve
+from .rules.compiler import Compiled, compile_template, customer_values_join, event_aggregates_join, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -315,12 +315,10 @@ def condition_of(group: CustomerGroup, now: datetime, catalogue: Catalogue) -> t
     return template_of(group, catalogue).at(now)
 
 
-def template_of(group: CustomerGroup, catalogue: Catalogue, *, shared_events: bool = False) -> Compiled:
+def template_of(group: CustomerGroup, catalogue: Catalogue, *, shared: bool = False) -> Compiled:
     if not group.is_active:
         return Compiled("FALSE", ())
-    return compile_template(
-        group.rules, tz=group_zone(group), catalogue=catalogue, alias="c", shared_events=shared_events
-    )
+    return compile_template(group.rules, tz=group_zone(group), catalogue=catalogue, alias="c", shared=shared)
 
 
 def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[int, Compiled], dict[int, str]]:
@@ -330,7 +328,7 @@ def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[in
     templates, failed = {}, {}
     for group in groups:
         try:
-            template = template_of(group, catalogue, shared_events=True)
+            template = template_of(group, catalogue, shared=True)
             template.at(timezone.now())  # values computed from now can fail too, e.g. a malformed window
             templates[group.pk] = template
         except (ValueError, KeyError, TypeError) as exc:
@@ -371,21 +369,29 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
         params.extend(condition_params)
     else:
         # Each customer in scope is read once, with one row of the event counts and sums that the
-        # groups' rules compare, and every group's condition is evaluated on that row: one plan
-        # subtree for all groups rather than one per group, and each customer's events read once.
-        aggregates = {}
+        # groups' rules compare and one row of the values they derive from the customer (typed
+        # attributes, lower-cased text, birthdays), and every group's condition is evaluated on
+        # those rows: one plan subtree for all groups rather than one per group, each customer's
+        # events read once, and each derived value computed once. The ids of the groups a customer
+        # matches come out as one array, so only matches become rows (measured about twice as fast
+        # as one row per group and customer, filtered).
+        aggregates, values = {}, {}
         for group in groups:
             aggregates.update(conditions[group.pk].aggregates)
+            values.update(conditions[group.pk].values)
         events = event_aggregates_join(aggregates, alias="c")
+        derived = customer_values_join(values, alias="c")
         params.extend([SCOPE, SCOPE])
         params.extend(events.params)
-        pairs = []
+        params.extend(derived.params)
+        matches = []
         for group in groups:
-            pairs.append(f"({int(group.pk)}::bigint, ({conditions[group.pk].text}))")
+            matches.append(f"CASE WHEN ({conditions[group.pk].text}) THEN {int(group.pk)} END")
             params.extend(conditions[group.pk].params)
         target = (
             "SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id "
-            f"{events.text} CROSS JOIN LATERAL (VALUES {', '.join(pairs)}) AS v(group_id, matches) WHERE v.matches"
+            f"{events.text} {derived.text} "
+            f"CROSS JOIN LATERAL unnest(array_remove(ARRAY[{', '.join(matches)}]::bigint[], NULL)) AS v(group_id)"
         )
     group_ids = _id_list(groups)
     if customer_ids is None:

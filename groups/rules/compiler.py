@@ -70,13 +70,16 @@ class AtNow:
 class Compiled:
     """A compiled rule: SQL text whose parameters may depend on `now` (see AtNow).
 
-    Compiled with shared event aggregates, the text reads event counts and sums as columns of one
-    row per customer; `aggregates` holds the SQL of each column by name (see event_aggregates_join).
+    Compiled shared, the text reads event counts and sums as columns of one row per customer, and
+    the customer's derived values (a typed attribute, a lower-cased field, a month and day) as
+    columns of another; `aggregates` and `values` hold the SQL of each column by name (see
+    event_aggregates_join and customer_values_join).
     """
 
     text: str
     params: tuple
     aggregates: dict = field(default_factory=dict, compare=False)
+    values: dict = field(default_factory=dict, compare=False)
 
     def at(self, now: dt.datetime) -> tuple[str, list]:
         return self.text, resolve(self.params, now)
@@ -132,19 +135,22 @@ def compile_rules(
 
 
 def compile_template(
-    doc: dict, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared_events: bool = False
+    doc: dict, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared: bool = False
 ) -> Compiled:
     """The rule compiled for any `now`: call `.at(now)` for the SQL and parameters of one evaluation.
 
-    With `shared_events`, the customer's event conditions read columns of one row of aggregates
-    (see event_aggregates_join) instead of each running its own subquery. That suits evaluating
-    many groups for a known set of customers: each customer's events are read once for all groups.
+    With `shared`, the customer's event conditions read columns of one row of aggregates (see
+    event_aggregates_join) instead of each running its own subquery, and the values derived from
+    the customer's fields read columns of one row of values (see customer_values_join). That suits
+    evaluating many groups for a known set of customers: each customer's events are read, and each
+    derived value computed, once for all groups.
     """
-    compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias, shared_events=shared_events)
+    compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias, shared=shared)
     sql = compiler.rule(doc)
     aggregates = {name: _inline_constants(aggregate) for name, aggregate in compiler.aggregates.items()}
+    values = {name: _inline_constants(value) for name, value in compiler.values.items()}
     inlined = _inline_constants(sql)
-    return Compiled(inlined.text, inlined.params, aggregates=aggregates)
+    return Compiled(inlined.text, inlined.params, aggregates=aggregates, values=values)
 
 
 def event_aggregates_join(aggregates: dict[str, Compiled], alias: str = "c") -> Compiled:
@@ -158,6 +164,24 @@ def event_aggregates_join(aggregates: dict[str, Compiled], alias: str = "c") -> 
         f"CROSS JOIN LATERAL (SELECT {columns} FROM {EVENT_TABLE} {row} WHERE {row}.customer_id = {alias}.id) {events}",
         tuple(param for name in names for param in aggregates[name].params),
     )
+
+
+def customer_values_join(values: dict[str, Compiled], alias: str = "c") -> Compiled:
+    """A join that gives each customer row `alias` one row of the named values derived from it."""
+    if not values:
+        return Compiled("", ())
+    names = sorted(values)
+    columns = ", ".join(f"{values[name].text} AS {name}" for name in names)
+    # OFFSET 0 keeps the subquery whole: pulled up into the query, each value would be computed
+    # again wherever a group's condition names it.
+    return Compiled(
+        f"CROSS JOIN LATERAL (SELECT {columns} OFFSET 0) {_shared_values_alias(alias)}",
+        tuple(param for name in names for param in values[name].params),
+    )
+
+
+def _shared_values_alias(alias: str) -> str:
+    return f"{alias}_values"
 
 
 def _shared_event_aliases(alias: str) -> tuple[str, str]:
@@ -184,10 +208,10 @@ def _inline_constants(sql: Sql) -> Compiled:
     return Compiled(re.sub(r"%[s%]", substitute, sql.text), tuple(kept))
 
 
-def _aggregate_name(aggregate: Sql) -> str:
-    """A column name that is the same for the same aggregate in any rule, so groups share it."""
-    identity = repr((aggregate.text, [p.key if isinstance(p, AtNow) else repr(p) for p in aggregate.params]))
-    return "agg_" + hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()[:16]
+def _column_name(prefix: str, sql: Sql) -> str:
+    """A column name that is the same for the same SQL in any rule, so groups share the column."""
+    identity = repr((sql.text, [p.key if isinstance(p, AtNow) else repr(p) for p in sql.params]))
+    return prefix + hashlib.md5(identity.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def render_sql(sql: str, params: list) -> str:
@@ -213,6 +237,12 @@ class Source:
     column: str | None = None
     json: str | None = None
     key: str | None = None
+    # Given in shared compilation: turns a value derived from the customer row into a column of the
+    # row of shared values (see customer_values_join).
+    share: Callable[[Sql], Sql] | None = field(default=None, compare=False)
+
+    def _shared(self, sql: Sql) -> Sql:
+        return self.share(sql) if self.share else sql
 
     def raw(self) -> Sql:
         """The stored value as is (for explanations)."""
@@ -230,6 +260,14 @@ class Source:
 
     def typed(self, kind: str) -> Sql:
         """The value as `kind`, NULL when it is empty or of another JSON type (which then never matches)."""
+        return self._shared(self._typed(kind)) if self.json else self._typed(kind)
+
+    def lowered(self) -> Sql:
+        """The text value in lower case, for comparisons that ignore case."""
+        typed = self._typed(TEXT)
+        return self._shared(Sql(f"lower({typed.text})", typed.params))
+
+    def _typed(self, kind: str) -> Sql:
         if self.column:
             return Sql(self.column)
         item, text, key = f"({self.json} -> %s)", f"({self.json} ->> %s)", self.key
@@ -252,8 +290,8 @@ class Source:
         raise ValueError(f"no SQL type for {kind}")
 
     def month_day(self) -> Sql:
-        typed = self.typed(DATE)
-        return Sql(f"to_char({typed.text}, 'MM-DD')", typed.params)
+        typed = self._typed(DATE)
+        return self._shared(Sql(f"to_char({typed.text}, 'MM-DD')", typed.params))
 
 
 def _real_day(text: str) -> str:
@@ -273,14 +311,13 @@ def _real_day(text: str) -> str:
 class RuleCompiler:
     """Compiles rule nodes; explain_rules reuses its per-node SQL so both always agree."""
 
-    def __init__(
-        self, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared_events: bool = False
-    ) -> None:
+    def __init__(self, *, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, alias: str = "c", shared: bool = False) -> None:
         if not _ALIAS_RE.match(alias):
             raise ValueError(f"alias must be a plain lower-case SQL identifier, not {alias!r}")
         self.tz = tz
-        self.shared_events = shared_events
+        self.shared = shared
         self.aggregates: dict[str, Sql] = {}
+        self.values: dict[str, Sql] = {}
         self.catalogue = catalogue
         self.alias = alias
         self._aliases = 0
@@ -311,13 +348,20 @@ class RuleCompiler:
         raise ValueError(f"not a rule: {node!r}")
 
     def source(self, field: str, *, entity: str, row: str) -> Source:
+        share = self._share_value if self.shared and row == self.alias else None
         if field.startswith(ATTRIBUTES_PREFIX):
             key = field[len(ATTRIBUTES_PREFIX) :]
-            return Source(self.catalogue.attribute_type(entity, key) or JSON, json=f"{row}.attributes", key=key)
+            type_ = self.catalogue.attribute_type(entity, key) or JSON
+            return Source(type_, json=f"{row}.attributes", key=key, share=share)
         type_ = self.catalogue.field_type(entity, field)
         if type_ is None:
             raise ValueError(f"unknown {entity} field {field!r}")
-        return Source(type_, column=f"{row}.{field}")
+        return Source(type_, column=f"{row}.{field}", share=share)
+
+    def _share_value(self, value: Sql) -> Sql:
+        name = _column_name("val_", value)
+        self.values[name] = value
+        return Sql(f"{_shared_values_alias(self.alias)}.{name}")
 
     def field_condition(self, node: dict, *, entity: str, row: str) -> Sql:
         return self.operation(self.source(node["field"], entity=entity, row=row), node["op"], node.get("value"))
@@ -345,7 +389,7 @@ class RuleCompiler:
             numbers = [item for item in values if is_number(item)]
             parts = []
             if texts:
-                parts.append(self._text_in(source.typed(TEXT), texts))
+                parts.append(self._text_in(source, texts))
             if numbers:
                 parts.append(self._number_in(source.typed(NUMBER), numbers))
             for item in booleans:
@@ -354,19 +398,19 @@ class RuleCompiler:
         if op in ("eq", "in"):
             values = value if op == "in" else [value]
             if type_ == TEXT:
-                return self._text_in(source.typed(TEXT), values)
+                return self._text_in(source, values)
             if type_ == NUMBER:
                 return self._number_in(source.typed(NUMBER), values)
             if type_ == BOOLEAN:
                 typed = source.typed(BOOLEAN)
                 return Sql(f"({typed.text} = %s)", typed.params + (value,))
         if op in ("contains", "starts_with", "ends_with"):
-            typed = source.typed(TEXT)
+            lowered = source.lowered()
             if op == "contains":
-                return Sql(f"(strpos(lower({typed.text}), lower(%s)) > 0)", typed.params + (value,))
+                return Sql(f"(strpos({lowered.text}, lower(%s)) > 0)", lowered.params + (value,))
             if op == "starts_with":
-                return Sql(f"starts_with(lower({typed.text}), lower(%s))", typed.params + (value,))
-            return Sql(f"(right(lower({typed.text}), length(lower(%s))) = lower(%s))", typed.params + (value, value))
+                return Sql(f"starts_with({lowered.text}, lower(%s))", lowered.params + (value,))
+            return Sql(f"(right({lowered.text}, length(lower(%s))) = lower(%s))", lowered.params + (value, value))
         if op in ("gt", "gte", "lt", "lte"):
             typed = source.typed(NUMBER)
             return Sql(f"({typed.text} {_COMPARISONS[op]} %s::numeric)", typed.params + (_number(value),))
@@ -386,12 +430,13 @@ class RuleCompiler:
         raise ValueError(f"operator {op!r} does not apply to {type_}")
 
     @staticmethod
-    def _text_in(typed: Sql, values: list[str]) -> Sql:
+    def _text_in(source: Source, values: list[str]) -> Sql:
+        lowered = source.lowered()
         if len(values) == 1:
-            return Sql(f"(lower({typed.text}) = lower(%s))", typed.params + (values[0],))
+            return Sql(f"({lowered.text} = lower(%s))", lowered.params + (values[0],))
         # Lower-case the list in the database too, so both sides follow the same case rules.
         return Sql(
-            f"(lower({typed.text}) IN (SELECT lower(v) FROM unnest(%s::text[]) AS v))", typed.params + (list(values),)
+            f"({lowered.text} IN (SELECT lower(v) FROM unnest(%s::text[]) AS v))", lowered.params + (list(values),)
         )
 
     @staticmethod
@@ -516,7 +561,7 @@ class RuleCompiler:
         return self.property_source(prop, event).typed(NUMBER)
 
     def event_condition(self, node: dict, *, row: str) -> Sql:
-        if self.shared_events and row == self.alias:
+        if self.shared and row == self.alias:
             return self._shared_event_condition(node)
         event = self._alias("e")
         where = self.event_filter(node, row=row, event=event)
@@ -552,7 +597,7 @@ class RuleCompiler:
         else:
             spec = node.get("count") or {"op": "gte", "value": 1}
             aggregate, cast = Sql(f"count(*) FILTER (WHERE {match.text})", match.params), ""
-        name = _aggregate_name(aggregate)
+        name = _column_name("agg_", aggregate)
         self.aggregates[name] = aggregate
         return self._compare(Sql(f"{events}.{name}"), spec["op"], spec["value"], cast)
 

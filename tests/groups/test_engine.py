@@ -12,6 +12,7 @@ from django.utils import timezone
 from customers.models import Account, AccountMembership, Customer, Event
 from groups import engine, services
 from groups.models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot
+from groups.rules import Catalogue
 
 from .history import members, replay
 
@@ -195,6 +196,28 @@ def test_a_large_scope_is_evaluated_in_parallel_chunks_with_one_change_each(sett
         assert replay(group) == members(group)
         group.refresh_from_db()
         assert group.member_count == len(members(group))
+
+
+def test_groups_that_derive_the_same_values_share_them_and_each_decides_its_own_members(settings):
+    # Both lower-case the role and type the tier; the event path computes each once per customer.
+    staff = make_group("Staff", {"field": "role", "op": "eq", "value": "STAFF"})
+    gold = {"field": "attributes.tier", "op": "eq", "value": "gold"}
+    gold_staff = make_group("Gold staff", {"all": [{"field": "role", "op": "in", "value": ["staff", "vip"]}, gold]})
+    not_gold = make_group("Not gold", {"field": "attributes.tier", "op": "neq", "value": "Gold"})
+    catalogue = Catalogue.load()
+    templates = [engine.template_of(g, catalogue, shared=True) for g in (staff, gold_staff, not_gold)]
+    assert set(templates[0].values) < set(templates[1].values) and set(templates[2].values) < set(templates[1].values)
+
+    people = [("Staff", {"tier": "GOLD"}), ("vip", {"tier": "gold"}), ("staff", {"tier": 1}), ("customer", {})] * 60
+    # In chunks of 4, each a write's prepared statement; then 240 at once, the staged path of larger scopes.
+    for chunk in (4, 250):
+        settings.GROUPS_EVALUATION_CHUNK = chunk
+        Customer.objects.all().delete()
+        created = [c.pk for c in Customer.objects.bulk_create([Customer(role=r, attributes=a) for r, a in people])]
+        engine.evaluate_active(created)
+        assert members(staff) == set(created[0::4] + created[2::4])
+        assert members(gold_staff) == set(created[0::4] + created[1::4])
+        assert members(not_gold) == set(created[2::4] + created[3::4])
 
 
 def test_inactive_group_holds_nobody_and_activation_refreshes_at_once():
