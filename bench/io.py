@@ -195,31 +195,38 @@ def import_customers(rows: int, existing: int) -> dict:
     mapping = parse_mapping(["Customer ID=external_id", "Email=email", "First name=first_name",
                              "Last name=last_name", "Role=role", "Status=status", "Tier=attributes.tier",
                              "Points=attributes.points:number"])  # fmt: skip
+    started_at = timezone.now()
     started = time.perf_counter()
     report = run_import(io.BytesIO(data), mapping)
     seconds = time.perf_counter() - started
+    finished_at = timezone.now()
     # Groups current: for every group, its members among the imported customers are exactly those its
-    # rule selects now (one query per group, over the imported customers only). When the import takes
-    # minutes, a few customers can differ on "last N days" rules because an event aged out meanwhile.
+    # rule selects (one query per group, over the imported customers only). Each chunk of the import
+    # is evaluated at its own moment, and "last N days" rules can change meanwhile as events age, so
+    # a membership counts as not current only when it is wrong both at the start and at the end.
     catalogue = Catalogue.load()
     wrong = 0
-    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute("SELECT array_agg(id) FROM customers_customer WHERE external_id = ANY(%s)", [external_ids])
         imported = cursor.fetchone()[0]
         for group in CustomerGroup.objects.filter(kind="dynamic", is_active=True):
-            condition, params = compile_rules(group.rules, now=now, tz=group_zone(group), catalogue=catalogue)
+            tz = group_zone(group)
+            at_start, start_params = compile_rules(group.rules, now=started_at, tz=tz, catalogue=catalogue)
+            at_end, end_params = compile_rules(group.rules, now=finished_at, tz=tz, catalogue=catalogue)
             cursor.execute(
                 f"""
                 WITH imported AS (SELECT unnest(%s::bigint[]) AS id),
-                target AS (SELECT c.id FROM customers_customer c JOIN imported i ON i.id = c.id WHERE {condition}),
+                at_start AS (SELECT c.id FROM customers_customer c JOIN imported i ON i.id = c.id WHERE {at_start}),
+                at_end AS (SELECT c.id FROM customers_customer c JOIN imported i ON i.id = c.id WHERE {at_end}),
                 members AS (SELECT m.customer_id AS id FROM groups_membership m JOIN imported i ON i.id = m.customer_id
-                            WHERE m.group_id = %s)
-                SELECT count(*) FROM (
-                    (SELECT id FROM target EXCEPT SELECT id FROM members)
-                    UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM target)) differ
+                            WHERE m.group_id = %s),
+                wrong_at_start AS ((SELECT id FROM at_start EXCEPT SELECT id FROM members)
+                                   UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM at_start)),
+                wrong_at_end AS ((SELECT id FROM at_end EXCEPT SELECT id FROM members)
+                                 UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM at_end))
+                SELECT count(*) FROM (SELECT id FROM wrong_at_start INTERSECT SELECT id FROM wrong_at_end) wrong
                 """,  # noqa: S608 - compiled rule SQL
-                [imported, *params, group.pk],
+                [imported, *start_params, *end_params, group.pk],
             )
             wrong += cursor.fetchone()[0]
     return {
