@@ -73,11 +73,13 @@ def generate(customers: int, events_per_customer: int = 5, *, now: datetime, see
 
 
 def settle(*tables: str) -> None:
-    """What autovacuum would do soon after a bulk load, done before measuring so that it does not
-    compete with the measurements: statistics, hint bits and the visibility map (index-only scans).
-    Outside a transaction only."""
+    """Before measuring, what the server would do soon after bulk writes, so that it does not compete
+    with the measurement: vacuum (statistics, hint bits, the visibility map of index-only scans) and
+    a checkpoint (the dirty pages written out). Outside a transaction only."""
     with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        if tables:
+            cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+        cursor.execute("CHECKPOINT")
 
 
 THREE_CONDITION_RULES = {

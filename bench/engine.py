@@ -148,6 +148,7 @@ def run(customers: int, groups: int, naive_customers: int, writes: int, repeat: 
     # (a full refresh of 200 groups would take far longer than the measurement and change nothing).
     everyone = list(CustomerGroup.objects.all())
     engine.evaluate(everyone, sorted(set(sample) | {1}), now, reason=Reason.MANUAL_REFRESH, catalogue=catalogue)
+    data.settle()
     latencies = []
     for i, customer_id in enumerate(sample):
         customer = Customer.objects.get(pk=customer_id)
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--naive-customers", type=int, default=100_000)
-    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database-suffix", default="bench")
     parser.add_argument("--json", default=str(RESULTS / "engine.json"))

@@ -18,6 +18,7 @@ import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
+from bench import data as bench_data
 from bench.engine import _setup
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -47,7 +48,6 @@ def export(members: int) -> dict:
     """Stream a group of `members` members to nowhere, as the API would to a client."""
     from django.db import connection
 
-    from bench import data
     from groups.exports import export_response
     from groups.models import CustomerGroup
 
@@ -59,7 +59,7 @@ def export(members: int) -> dict:
             "SELECT %s, id, now() FROM customers_customer ORDER BY id LIMIT %s",
             [group.pk, members],
         )
-    data.settle("groups_membership")
+    bench_data.settle("groups_membership")
 
     def consume(response) -> tuple[int, int]:
         rows = size = 0
@@ -126,6 +126,7 @@ def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
     # is measured is keeping them current, not filling 200 new groups (setup, not measured).
     touched = sorted({int(e["customer"][1:]) for p in payloads for e in p["events"]})
     engine.evaluate(list(CustomerGroup.objects.filter(kind="dynamic", is_active=True)), touched, now)
+    bench_data.settle()
     changes_before = MembershipChange.objects.count()
     latencies = []
 
@@ -192,6 +193,7 @@ def import_customers(rows: int, existing: int) -> dict:
     from groups.rules import Catalogue, compile_rules
 
     data, external_ids = import_file(rows, existing)
+    bench_data.settle()
     mapping = parse_mapping(["Customer ID=external_id", "Email=email", "First name=first_name",
                              "Last name=last_name", "Role=role", "Status=status", "Tier=attributes.tier",
                              "Points=attributes.points:number"])  # fmt: skip
@@ -255,18 +257,17 @@ def run(
 ) -> dict:
     from django.utils import timezone
 
-    from bench import data
     from customers.models import AttributeDefinition
     from groups.models import CustomerGroup
 
     now = timezone.now()
     results: dict = {"customers": members, "groups": groups}
     print(f"generating {members:,} customers and {members * events_per_customer:,} events by COPY ...", flush=True)
-    data.reset()
+    bench_data.reset()
     AttributeDefinition.objects.all().delete()
     started = time.perf_counter()
-    data.generate(members, events_per_customer, now=now)
-    data.settle("customers_customer", "customers_event")
+    bench_data.generate(members, events_per_customer, now=now)
+    bench_data.settle("customers_customer", "customers_event")
     results["generate_s"] = round(time.perf_counter() - started, 1)
 
     if "export" in only:
@@ -276,7 +277,7 @@ def run(
 
     CustomerGroup.objects.bulk_create(
         CustomerGroup(name=f"Bench {i}", slug=f"bench-{i}", rules=rules)
-        for i, rules in enumerate(data.group_rules(groups))
+        for i, rules in enumerate(bench_data.group_rules(groups))
     )
     if "ingest" in only:
         print(f"(b) ingest of {events:,} events in batches of {batch} with {groups} groups ...", flush=True)

@@ -6,11 +6,19 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from customers.api import AccountViewSet, AttributeDefinitionViewSet, CustomerExportView, CustomerViewSet, EventViewSet
-from groups.api import GroupExportView, GroupHistoryViewSet, GroupMembersViewSet, GroupRunsViewSet, GroupViewSet
+from customers.api import AccountViewSet, AttributeDefinitionViewSet, EventViewSet
+from groups.api import (
+    CustomerExportView,
+    CustomerViewSetWithGroups,
+    GroupExportView,
+    GroupHistoryViewSet,
+    GroupMembersViewSet,
+    GroupRunsViewSet,
+    GroupViewSet,
+)
 
 router = DefaultRouter()
-router.register("customers", CustomerViewSet)
+router.register("customers", CustomerViewSetWithGroups)
 router.register("accounts", AccountViewSet)
 router.register("events", EventViewSet, basename="event")
 router.register("attributes", AttributeDefinitionViewSet)

@@ -10,15 +10,12 @@ import datetime as dt
 
 from django import forms
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from . import services
@@ -204,8 +201,6 @@ class CustomerFilter(filters.FilterSet):
     signup_source = filters.CharFilter(lookup_expr="iexact")
     created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
     created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
-    group = IdFilter(method="filter_group", help_text="Only current members of this group.")
-    not_in_group = IdFilter(method="filter_not_in_group", help_text="Only customers not in this group.")
 
     class Meta:
         model = Customer
@@ -213,19 +208,6 @@ class CustomerFilter(filters.FilterSet):
 
     def filter_email(self, queryset, name, value):
         return queryset.alias(email_ci=Lower("email")).filter(email_ci=value.lower())
-
-    def filter_group(self, queryset, name, value):
-        return queryset.filter(Exists(_memberships(value)))
-
-    def filter_not_in_group(self, queryset, name, value):
-        return queryset.filter(~Exists(_memberships(value)))
-
-
-def _memberships(group_id):
-    # Membership lives in groups; read it by table through the ORM without groups' services.
-    from groups.models import Membership
-
-    return Membership.objects.filter(group_id=group_id, customer_id=OuterRef("pk"))
 
 
 # --- views -------------------------------------------------------------------------------------------
@@ -284,29 +266,6 @@ class CustomerViewSet(
         return Response(
             CustomerSerializer(customer).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
-
-
-class CustomerExportView(GenericAPIView):
-    """GET /api/customers/export.csv: the customers matching the list's filters, as CSV, streamed."""
-
-    queryset = Customer.objects.all()
-    filterset_class = CustomerFilter
-    pagination_class = None
-    required_permissions = ["customers.view_customer"]
-
-    @extend_schema(
-        summary="Download the filtered customers as CSV (streamed); takes the same filters as the list",
-        parameters=[
-            OpenApiParameter("columns", str, description="Comma-separated: built-in fields and attributes.<key>. "
-                             "Default: id,external_id,email,first_name,last_name."),
-            OpenApiParameter("bom", bool, description="Start with a UTF-8 byte order mark (for spreadsheets)."),
-        ],
-        responses={(200, "text/csv"): OpenApiTypes.STR},
-    )  # fmt: skip
-    def get(self, request):
-        from groups.exports import export_request
-
-        return export_request(request, self.filter_queryset(self.get_queryset()), filename="customers.csv")
 
 
 class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
