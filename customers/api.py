@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django import forms
 from django.db import transaction
 from django.db.models.functions import Lower
 from django_filters import rest_framework as filters
@@ -181,17 +180,6 @@ class MomentFilter(filters.IsoDateTimeFilter):
 
     def filter(self, qs, value):
         return super().filter(qs, value.astimezone(dt.UTC) if value is not None else value)
-
-
-class IdFilter(filters.NumberFilter):
-    """A row id: a whole number in the database's range, else a 400 naming the parameter."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
-        super().__init__(*args, **kwargs)
 
 
 class CustomerFilter(filters.FilterSet):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zoneinfo
 
+from django import forms
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
@@ -25,7 +26,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from customers.api import CustomerFilter, CustomerViewSet, IdFilter, MomentFilter
+from customers.api import CustomerFilter, CustomerViewSet, MomentFilter
 from customers.models import Customer
 
 from . import schedules, services
@@ -282,6 +283,17 @@ RULES_ERRORS = inline_serializer(
 
 
 # --- filters -----------------------------------------------------------------------------------------
+
+
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number in the database's range, else a 400 naming the parameter."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class HistoryFilter(filters.FilterSet):
