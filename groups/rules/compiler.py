@@ -157,12 +157,12 @@ def event_aggregates_join(aggregates: dict[str, Compiled], alias: str = "c") -> 
     """A join that gives each customer row `alias` one row of the named event aggregates."""
     if not aggregates:
         return Compiled("", ())
-    names = sorted(aggregates)
-    columns = ", ".join(f"{aggregates[name].text} AS {name}" for name in names)
+    columns = _select_list(aggregates)
     row, events = _shared_event_aliases(alias)
     return Compiled(
-        f"CROSS JOIN LATERAL (SELECT {columns} FROM {EVENT_TABLE} {row} WHERE {row}.customer_id = {alias}.id) {events}",
-        tuple(param for name in names for param in aggregates[name].params),
+        f"CROSS JOIN LATERAL (SELECT {columns.text} FROM {EVENT_TABLE} {row} "
+        f"WHERE {row}.customer_id = {alias}.id) {events}",
+        columns.params,
     )
 
 
@@ -170,13 +170,19 @@ def customer_values_join(values: dict[str, Compiled], alias: str = "c") -> Compi
     """A join that gives each customer row `alias` one row of the named values derived from it."""
     if not values:
         return Compiled("", ())
-    names = sorted(values)
-    columns = ", ".join(f"{values[name].text} AS {name}" for name in names)
+    columns = _select_list(values)
     # OFFSET 0 keeps the subquery whole: pulled up into the query, each value would be computed
     # again wherever a group's condition names it.
+    row = _shared_values_alias(alias)
+    return Compiled(f"CROSS JOIN LATERAL (SELECT {columns.text} OFFSET 0) {row}", columns.params)
+
+
+def _select_list(named: dict[str, Compiled]) -> Compiled:
+    """`sql AS name, ...` in name order, with the parameters in the same order."""
+    names = sorted(named)
     return Compiled(
-        f"CROSS JOIN LATERAL (SELECT {columns} OFFSET 0) {_shared_values_alias(alias)}",
-        tuple(param for name in names for param in values[name].params),
+        ", ".join(f"{named[name].text} AS {name}" for name in names),
+        tuple(param for name in names for param in named[name].params),
     )
 
 
