@@ -62,9 +62,15 @@ class CustomerOwnedQuerySet(models.QuerySet):
 
 class EventQuerySet(CustomerOwnedQuerySet):
     def bulk_create(self, objs, *args, **kwargs):
-        created = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
-        # New events change only the groups that read their names.
-        _announce((event.customer_id for event in created), events={event.name for event in created})
+        with transaction.atomic(using=self.db):
+            created = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
+            # New events change only the groups that read their names, for their own customer:
+            # announced by name, they reach the groups as one announcement after commit.
+            customers_by_name: dict[str, set[int]] = {}
+            for event in created:
+                customers_by_name.setdefault(event.name, set()).add(event.customer_id)
+            for name, customer_ids in customers_by_name.items():
+                _announce(customer_ids, events={name})
         return created
 
 

@@ -19,9 +19,9 @@ from django.dispatch import Signal, receiver
 
 from .models import Account, AccountMembership, Customer, Event
 
-# Sent with `customer_ids` (a sorted list of ints), `reason` ("event" or "import") and `events`:
-# the names of the events recorded when new events are all that changed for these customers, so
-# only the groups that read those events need evaluating; None when anything may have changed.
+# Sent with `customer_ids` (a sorted list of ints), `reason` ("event" or "import") and `events`: for
+# each customer, the names of the events recorded for it when new events are all that changed, so
+# only the groups that read those events need evaluating, or None where anything may have changed.
 customers_touched = Signal()
 
 _pending = threading.local()
@@ -56,7 +56,7 @@ def announce(
     names = None if events is None else frozenset(events)
     connection = connections[using]
     if not connection.in_atomic_block:
-        _send(ids, reason, names)
+        _send(dict.fromkeys(ids, names), reason)
         return
     _open_batch(connection, reason).add(ids, names)
 
@@ -66,16 +66,16 @@ class _Batch:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self.ids: set[int] = set()
-        self.events: frozenset[str] | None = frozenset()
+        self.events: dict[int, frozenset[str] | None] = {}
 
     def add(self, ids: set[int], events: frozenset[str] | None) -> None:
-        self.ids |= ids
-        # Anything-may-have-changed (None) wins over a list of event names.
-        self.events = None if self.events is None or events is None else self.events | events
+        for customer_id in ids:
+            known = self.events.get(customer_id, frozenset())
+            # Anything-may-have-changed (None) wins over a list of event names.
+            self.events[customer_id] = None if known is None or events is None else known | events
 
     def send(self) -> None:
-        _send(self.ids, self.reason, self.events)
+        _send(self.events, self.reason)
 
 
 def _open_batch(connection, reason: str) -> _Batch:
@@ -92,9 +92,9 @@ def _open_batch(connection, reason: str) -> _Batch:
     return batch
 
 
-def _send(ids: set[int], reason: str, events: frozenset[str] | None) -> None:
-    if ids:
-        customers_touched.send(sender=Customer, customer_ids=sorted(ids), reason=reason, events=events)
+def _send(events: dict[int, frozenset[str] | None], reason: str) -> None:
+    if events:
+        customers_touched.send(sender=Customer, customer_ids=sorted(events), reason=reason, events=events)
 
 
 @receiver(post_save, sender=Customer)

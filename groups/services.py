@@ -7,7 +7,7 @@ decided by `groups.engine.evaluate`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -109,10 +109,14 @@ def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, group
 
 
 def evaluate_customers(
-    customer_ids: Sequence[int], *, reason: str = Reason.EVENT, now=None, events: frozenset[str] | None = None
+    customer_ids: Sequence[int],
+    *,
+    reason: str = Reason.EVENT,
+    now=None,
+    events: Mapping[int, frozenset[str] | None] | None = None,
 ) -> engine.Outcome:
     """The event path: re-evaluate these customers in every active dynamic group they may have left
-    or entered (only those counting `events` when new events of those names are all that changed)."""
+    or entered (for a customer whose `events` names its new events, only the groups counting those)."""
     outcome = engine.evaluate_active(customer_ids, now, reason=reason, events=events)
     for group_id, error in outcome.failed.items():
         # Shown on the group; its next refresh records a failed run and the usual retries.

@@ -29,7 +29,7 @@ def test_a_transaction_announces_once_after_commit(announcements):
         ann = Customer.objects.create(email="ann@example.com")
         bob = Customer.objects.create(email="bob@example.com")
         assert announcements == []
-    assert announcements == [(sorted([ann.pk, bob.pk]), "event", None)]
+    assert announcements == [(sorted([ann.pk, bob.pk]), "event", {ann.pk: None, bob.pk: None})]
 
 
 def test_a_transaction_that_rolls_back_announces_nothing(announcements):
@@ -42,22 +42,26 @@ def test_a_transaction_that_rolls_back_announces_nothing(announcements):
 
     with transaction.atomic():
         bob = Customer.objects.create(email="bob@example.com")
-    assert announcements == [([bob.pk], "event", None)]
+    assert announcements == [([bob.pk], "event", {bob.pk: None})]
 
 
-def test_new_events_announce_their_names_and_other_writes_anything(announcements):
+def test_new_events_announce_each_customers_own_event_names_and_other_writes_anything(announcements):
     ann = Customer.objects.create(email="ann@example.com")
+    bob = Customer.objects.create(email="bob@example.com")
     announcements.clear()
     now = timezone.now()
-    Event.objects.bulk_create([Event(customer=ann, name="purchase", occurred_at=now)])
+    Event.objects.bulk_create(
+        [Event(customer=ann, name="purchase", occurred_at=now), Event(customer=bob, name="check_in", occurred_at=now)]
+    )
     with transaction.atomic():
         Event.objects.create(customer=ann, name="check_in", occurred_at=now)
         Event.objects.create(customer=ann, name="purchase", occurred_at=now)
     with transaction.atomic():
         Event.objects.create(customer=ann, name="check_in", occurred_at=now)
+        Event.objects.create(customer=bob, name="check_in", occurred_at=now)
         ann.save()
     assert announcements == [
-        ([ann.pk], "event", frozenset({"purchase"})),
-        ([ann.pk], "event", frozenset({"check_in", "purchase"})),
-        ([ann.pk], "event", None),
+        ([ann.pk, bob.pk], "event", {ann.pk: frozenset({"purchase"}), bob.pk: frozenset({"check_in"})}),
+        ([ann.pk], "event", {ann.pk: frozenset({"check_in", "purchase"})}),
+        ([ann.pk, bob.pk], "event", {ann.pk: None, bob.pk: frozenset({"check_in"})}),
     ]

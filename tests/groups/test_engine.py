@@ -149,6 +149,31 @@ def test_new_events_reevaluate_the_groups_that_count_them_and_their_dependants()
     assert all(replay(group) == members(group) for group in (buyers, buyers_with_email, no_email))
 
 
+def test_in_a_batch_each_customer_is_evaluated_in_the_groups_its_own_new_events_count():
+    names = ["purchase", "check_in", "sign_up", "review", "refund"]
+    groups = {name: make_group(f"Did {name}", {"event": name}) for name in names}
+    customers = Customer.objects.bulk_create(Customer(email=f"{i}@example.com") for i in range(5))
+    ann, bob = customers[:2]
+
+    def stale(customer, name):
+        # Behind the engine's back: a membership only an evaluation of that group would remove.
+        Membership.objects.create(group=groups[name], customer=customer, added_at=timezone.now())
+
+    stale(ann, "check_in")
+    stale(bob, "purchase")
+    now = timezone.now()
+    Event.objects.bulk_create([Event(customer=ann, name="purchase", occurred_at=now),
+                               Event(customer=bob, name="check_in", occurred_at=now)])  # fmt: skip
+    assert members(groups["purchase"]) == {ann.pk, bob.pk}  # bob: not evaluated there, still stale
+    assert members(groups["check_in"]) == {ann.pk, bob.pk}  # ann: likewise
+
+    # Beyond four kinds of customers in one write, every customer is evaluated in every group any
+    # of them can change, so the write stays a few statements.
+    pairs = list(zip(customers, names, strict=True))
+    Event.objects.bulk_create(Event(customer=customer, name=name, occurred_at=now) for customer, name in pairs)
+    assert {name: members(group) for name, group in groups.items()} == {name: {c.pk} for c, name in pairs}
+
+
 def test_customer_writes_use_the_groups_as_they_are_now():
     group = make_group("Customers", CUSTOMERS)
     alice = Customer.objects.create(role="customer", email="")

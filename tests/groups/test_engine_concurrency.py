@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from customers.models import Customer
 from groups import services
@@ -99,3 +100,40 @@ def test_refresh_racing_customer_writes_ends_in_the_right_membership(population)
     assert replay(group) == members(group)
     group.refresh_from_db()
     assert group.member_count == len(members(group))
+
+
+def test_a_batch_evaluates_its_free_customers_while_another_write_holds_one():
+    group = CustomerGroup.objects.create(name="Customers", slug="customers", rules=CUSTOMERS)
+    held, *free = Customer.objects.bulk_create(Customer(email=f"{i}@example.com", role="staff") for i in range(4))
+    free_ids = {c.pk for c in free}
+    # Behind the engine's back (raw SQL announces nothing): only the evaluation below sees these.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET role = 'customer' WHERE id = ANY(%s)", [list(free_ids)])
+    holding, release = threading.Event(), threading.Event()
+
+    def another_write_to_the_held_customer():
+        with transaction.atomic():
+            Customer.objects.select_for_update(no_key=True).get(pk=held.pk)
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE customers_customer SET role = 'customer' WHERE id = %s", [held.pk])
+            holding.set()
+            assert release.wait(timeout=30)
+
+    def evaluate_all_four():
+        assert holding.wait(timeout=30)
+        services.evaluate_customers([held.pk, *free_ids])
+
+    both = threading.Thread(target=run_in_threads, args=(another_write_to_the_held_customer, evaluate_all_four))
+    both.start()
+    try:
+        # The free customers are evaluated and committed while the held one is still locked...
+        deadline = time.monotonic() + 30
+        while members(group) != free_ids and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert members(group) == free_ids
+    finally:
+        release.set()
+        both.join(timeout=60)
+    # ...and the held one once the other write has committed, so its evaluation saw that write.
+    assert members(group) == free_ids | {held.pk}
+    assert replay(group) == members(group)
