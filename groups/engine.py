@@ -457,8 +457,9 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
         # index, then the level's groups among them. Given both filters at once, a plan made for
         # any parameters may read every member of every group through the group index instead;
         # and given the scope as one list, the planner trusts its statistics of memberships per
-        # customer, which sampling underestimates many times over (rows come clustered by
-        # customer), and reads the whole table (measured 28 ms against 3 for 534 customers).
+        # customer, which sampling overestimates many times over (rows come clustered by customer,
+        # so it undercounts the customers), and reads the whole table (measured: 28 ms to read 534
+        # customers' memberships that way, 15 ms for 504 customers looked up one by one).
         # OFFSET 0 keeps the lookup a lookup.
         scope_cte = """scope AS (SELECT unnest(%s::bigint[]) AS id),
         scoped_members AS MATERIALIZED (
