@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from collections.abc import Sequence
+
+from django.db import connections, models, transaction
+from psycopg.types.json import Jsonb
 
 
 def _announce(ids, events=None) -> None:
@@ -64,14 +67,51 @@ class EventQuerySet(CustomerOwnedQuerySet):
     def bulk_create(self, objs, *args, **kwargs):
         with transaction.atomic(using=self.db):
             created = models.QuerySet.bulk_create(self, objs, *args, **kwargs)
-            # New events change only the groups that read their names, for their own customer:
-            # announced by name, they reach the groups as one announcement after commit.
-            customers_by_name: dict[str, set[int]] = {}
-            for event in created:
-                customers_by_name.setdefault(event.name, set()).add(event.customer_id)
-            for name, customer_ids in customers_by_name.items():
-                _announce(customer_ids, events={name})
+            _announce_new_events(created)
         return created
+
+    def record(self, events: Sequence) -> list:
+        """Insert new, already validated events (the API's batches) in one statement, one array per column.
+
+        Django's bulk_create prepares every value of every row in Python first, which for a batch of
+        1,000 events took as long as the insert itself (measured 45 ms against 25 ms this way).
+        """
+        events = list(events)
+        if not events:
+            return events
+        columns = (
+            [e.customer_id for e in events],
+            [e.account_id for e in events],
+            [e.name for e in events],
+            [e.occurred_at for e in events],
+            [e.amount for e in events],
+            [Jsonb(e.properties) for e in events],
+        )
+        with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {self.model._meta.db_table}
+                        (customer_id, account_id, name, occurred_at, amount, properties, created_at)
+                    SELECT *, statement_timestamp() FROM unnest(
+                        %s::bigint[], %s::bigint[], %s::varchar[], %s::timestamptz[], %s::numeric[], %s::jsonb[])
+                    RETURNING id, created_at""",  # noqa: S608 - our own table name
+                columns,
+            )
+            # RETURNING gives the rows in the order of the arrays (as Django's bulk_create relies on).
+            for event, (pk, created_at) in zip(events, cursor.fetchall(), strict=True):
+                event.pk, event.created_at = pk, created_at
+                event._state.adding, event._state.db = False, self.db
+            _announce_new_events(events)
+        return events
+
+
+def _announce_new_events(events) -> None:
+    # New events change only the groups that read their names, for their own customer: announced by
+    # name, they reach the groups as one announcement after commit.
+    customers_by_name: dict[str, set[int]] = {}
+    for event in events:
+        customers_by_name.setdefault(event.name, set()).add(event.customer_id)
+    for name, customer_ids in customers_by_name.items():
+        _announce(customer_ids, events={name})
 
 
 class AccountQuerySet(models.QuerySet):

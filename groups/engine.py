@@ -198,12 +198,10 @@ def _evaluate_locked(levels, templates, ids, now, reason, run_id, outcome: Outco
             # The waiting pass keeps every id: one with no customer row left (deleted meanwhile)
             # still has its stale memberships removed.
             scope = locked if skip_locked else ids
-            prepared = len(scope) <= PREPARED_BATCH
-            if prepared:
-                # One plan for any parameters, made once: see PREPARED_BATCH.
-                cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            # One plan for any parameters, made once per connection: see _preparing_cursor.
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         if scope:
-            apply = _apply_prepared if prepared else _apply_staged
+            apply = _apply_prepared if len(scope) <= PREPARED_BATCH else _apply_staged
             for level in levels:
                 outcome.merge(apply(level, scope, templates, reason, run_id, now=now))
     return sorted(set(ids) - set(locked)) if skip_locked else []
@@ -558,6 +556,13 @@ class _Level:
     rule_version: int
 
 
+# The staged diff of the event path and imports: one table per connection, created on first use,
+# so that the diff statement can be prepared once and planned once (planning it took about as long
+# as running it for a batch of 500 customers), and no table is created and dropped per evaluation.
+_SCOPED_DIFF = """CREATE TEMPORARY TABLE IF NOT EXISTS scoped_diff
+    (group_id bigint NOT NULL, customer_id bigint NOT NULL, leaving boolean NOT NULL) ON COMMIT DELETE ROWS"""
+
+
 def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
     """A full refresh or a large scope: the diff goes to a temporary table, then plain statements apply it.
 
@@ -571,22 +576,57 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
     of ids in an import), so each index page is visited once rather than at random, measured about
     a third cheaper per change than the hash join's order.
     """
-    diff, params = _diff_query(groups, customer_ids, conditions)
-    stage = f"CREATE TEMPORARY TABLE scoped_diff ON COMMIT DROP AS {diff} SELECT * FROM diff"
-    # The planner knows nothing of the new table's rows, and once it guesses a few thousand leaving
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{STAGED_WORK_MEM}'")
+        if customer_ids is None:
+            # A full refresh: CREATE TABLE AS, which PostgreSQL may run in parallel (INSERT does not).
+            table = "refresh_diff"
+            diff, params = _diff_query(groups, None, conditions)
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} ON COMMIT DROP AS {diff} SELECT * FROM diff", params)
+            staged = cursor.rowcount
+        else:
+            table = "scoped_diff"
+            cursor.execute(_SCOPED_DIFF)
+            sql, params = _stage_statement(groups, conditions)
+            with _preparing_cursor() as preparing:
+                preparing.execute(sql, _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now))
+                staged = preparing.rowcount
+        outcome = _apply_diff(cursor, table, groups, customer_ids, reason, run_id) if staged else Outcome()
+        # The full refresh's table is dropped now, not at commit, as the next level of this transaction
+        # makes its own; the scoped one is emptied for the next level or scope.
+        cursor.execute(f"DROP TABLE {table}" if customer_ids is None else f"DELETE FROM {table}")
+    return outcome
+
+
+def _stage_statement(groups, conditions) -> tuple[str, tuple]:
+    return _cached_stage_statement(tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_stage_statement(key: tuple) -> tuple[str, tuple]:
+    groups = [_Level(pk, version) for pk, version, _ in key]
+    conditions = {pk: condition for pk, _, condition in key}
+    diff, params = _diff_query(groups, SCOPE, conditions)
+    insert = "INSERT INTO scoped_diff (group_id, customer_id, leaving) SELECT group_id, customer_id, leaving FROM diff"
+    return f"{diff} {insert}", tuple(params)
+
+
+def _apply_diff(cursor, table: str, groups, customer_ids, reason, run_id) -> Outcome:
+    """Write the staged diff: memberships removed and added, their history, the member counts."""
+    # The planner knows nothing of the staged table's rows, and once it guesses a few thousand leaving
     # it prefers hashing every membership of every group to probing the index per row (measured
     # 1.3 s against 60 ms for 11,000 leaving pairs among 1.8 million memberships). Naming the scope's
     # customers lets it start from their memberships instead.
     in_scope = "" if customer_ids is None else "AND m.customer_id = ANY(%s::bigint[])"
     writes = [
         (
-            f"""DELETE FROM groups_membership m USING scoped_diff d
+            f"""DELETE FROM groups_membership m USING {table} d
                WHERE d.leaving AND m.group_id = d.group_id AND m.customer_id = d.customer_id {in_scope}""",
             [] if customer_ids is None else [list(customer_ids)],
         ),
         (
-            """INSERT INTO groups_membership (group_id, customer_id, added_at)
-               SELECT group_id, customer_id, statement_timestamp() FROM scoped_diff WHERE NOT leaving
+            f"""INSERT INTO groups_membership (group_id, customer_id, added_at)
+               SELECT group_id, customer_id, statement_timestamp() FROM {table} WHERE NOT leaving
                ORDER BY customer_id, group_id""",
             [],
         ),
@@ -595,35 +635,27 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
                     (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
                 SELECT d.group_id, d.customer_id, CASE WHEN d.leaving THEN 'removed' ELSE 'added' END,
                        statement_timestamp(), %s, v.rule_version, %s
-                FROM scoped_diff d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id
+                FROM {table} d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id
                 ORDER BY d.customer_id, d.group_id""",
             [reason, run_id],
         ),
         (
-            """UPDATE groups_customergroup g SET member_count = g.member_count + delta.n
+            f"""UPDATE groups_customergroup g SET member_count = g.member_count + delta.n
                FROM (SELECT group_id, SUM(CASE WHEN leaving THEN -1 ELSE 1 END) AS n
-                     FROM scoped_diff GROUP BY group_id) delta
+                     FROM {table} GROUP BY group_id) delta
                WHERE g.id = delta.group_id""",
             [],
         ),
     ]
+    for sql, statement_params in writes:
+        cursor.execute(sql, statement_params)  # noqa: S608 - compiled rule SQL and ids only
+    # Only a full refresh passes its changed customers on, to the groups that depend on it; the
+    # event path evaluates dependants for its whole scope.
+    changed_ids = "array_agg(customer_id)" if customer_ids is None else "NULL::bigint[]"
+    cursor.execute(f"SELECT group_id, leaving, count(*), {changed_ids} FROM {table} GROUP BY group_id, leaving")  # noqa: S608
     outcome = Outcome()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{STAGED_WORK_MEM}'")
-        cursor.execute(stage, _bind(params, ids=customer_ids, reason=reason, run_id=run_id, now=now))
-        if cursor.rowcount == 0:  # nothing changes, so nothing is written
-            cursor.execute("DROP TABLE scoped_diff")
-            return outcome
-        for sql, statement_params in writes:
-            cursor.execute(sql, statement_params)  # noqa: S608 - compiled rule SQL and ids only
-        # Only a full refresh passes its changed customers on, to the groups that depend on it; the
-        # event path evaluates dependants for its whole scope.
-        changed_ids = "array_agg(customer_id)" if customer_ids is None else "NULL::bigint[]"
-        cursor.execute(f"SELECT group_id, leaving, count(*), {changed_ids} FROM scoped_diff GROUP BY group_id, leaving")
-        for group_id, leaving, count, changed in cursor.fetchall():
-            (outcome.removed if leaving else outcome.added)[group_id] += count
-            if changed is not None:
-                outcome.changed_customers.setdefault(group_id, set()).update(changed)
-        # ON COMMIT DROP alone would keep it for the next level of this transaction.
-        cursor.execute("DROP TABLE scoped_diff")
+    for group_id, leaving, count, changed in cursor.fetchall():
+        (outcome.removed if leaving else outcome.added)[group_id] += count
+        if changed is not None:
+            outcome.changed_customers.setdefault(group_id, set()).update(changed)
     return outcome

@@ -99,3 +99,24 @@ def test_a_batch_holds_at_most_1000_events_and_at_least_one(api):
     assert empty.status_code == 400 and "events" in empty.json()
     assert api.post("/api/events/batch/", {"events": [event] * 1000}, format="json").status_code == 201
     assert Event.objects.count() == 1000
+
+
+def test_a_batch_stores_every_item_as_sent_and_returns_their_ids_in_order(api):
+    ann, bob = Customer.objects.bulk_create([Customer(external_id="ann"), Customer(external_id="bob")])
+    household = Account.objects.create(external_id="h1")
+    events = [
+        {"customer": "ann", "name": "purchase", "occurred_at": "2024-05-01T09:30:00+02:00", "amount": "12.34",
+         "properties": {"category": "Chinese tea", "items": [1, 2]}, "account": "h1"},
+        {"customer_id": bob.pk, "name": "check_in", "occurred_at": WHEN},
+        {"customer": "bob", "name": "purchase", "occurred_at": WHEN, "amount": 3, "account": ""},
+    ]  # fmt: skip
+    response = api.post("/api/events/batch/", {"events": events}, format="json")
+    assert response.status_code == 201, response.content
+    stored = [Event.objects.get(pk=pk) for pk in response.json()["ids"]]
+    assert [(e.customer_id, e.name, e.account_id) for e in stored] == [
+        (ann.pk, "purchase", household.pk), (bob.pk, "check_in", None), (bob.pk, "purchase", None)
+    ]  # fmt: skip
+    assert [str(e.amount) if e.amount is not None else None for e in stored] == ["12.34", None, "3.00"]
+    assert [e.properties for e in stored] == [{"category": "Chinese tea", "items": [1, 2]}, {}, {}]
+    assert stored[0].occurred_at.isoformat() == "2024-05-01T07:30:00+00:00"
+    assert all(e.created_at is not None for e in stored)
