@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import queue
 import random
 import sys
 import time
@@ -91,13 +92,14 @@ def export(members: int) -> dict:
 def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
     """POST /api/events/batch/ through the API client: token auth, JSON, validation, write, evaluation.
 
-    `clients` post at the same time, each on its own thread and database connection, as several
-    tills or syncs would.
+    `clients` post at the same time, each in its own process with its own database connection, as
+    several tills or syncs would reach several web server processes (gunicorn's workers); each takes
+    the next batch as soon as its last one returns.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import multiprocessing
 
     from django.contrib.auth import get_user_model
-    from django.db import connection
+    from django.db import connections
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -128,40 +130,49 @@ def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
     engine.evaluate(list(CustomerGroup.objects.filter(kind="dynamic", is_active=True)), touched, now)
     bench_data.settle()
     changes_before = MembershipChange.objects.count()
-    latencies = []
 
-    def post(share: list[dict]) -> None:
+    def post(next_batches, latencies) -> None:
         client = APIClient(HTTP_HOST="localhost")  # the test client's "testserver" is no allowed host here
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        try:
-            for payload in share:
-                call_started = time.perf_counter()
-                # secure: production settings redirect plain http to https.
-                response = client.post("/api/events/batch/", payload, format="json", secure=True)
-                latencies.append(time.perf_counter() - call_started)
-                if response.status_code != 201:
-                    raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
-        finally:
-            if clients > 1:
-                connection.close()  # this thread's own connection
+        while (index := next_batches.get()) is not None:
+            call_started = time.perf_counter()
+            # secure: production settings redirect plain http to https.
+            response = client.post("/api/events/batch/", payloads[index], format="json", secure=True)
+            latencies.put(time.perf_counter() - call_started)
+            if response.status_code != 201:
+                raise RuntimeError(f"batch refused: {response.status_code} {response.content[:500]!r}")
 
+    context = multiprocessing.get_context("fork")  # the clients inherit the payloads and the set-up Django
+    next_batches, latencies = context.Queue(), context.Queue()
+    for index in range(len(payloads)):
+        next_batches.put(index)
+    for _ in range(clients):
+        next_batches.put(None)
+    connections.close_all()  # each client opens its own connection
+    processes = [context.Process(target=post, args=(next_batches, latencies)) for _ in range(clients)]
     started = time.perf_counter()
-    if clients == 1:
-        post(payloads)
-    else:
-        with ThreadPoolExecutor(max_workers=clients) as pool:
-            list(pool.map(post, [payloads[i::clients] for i in range(clients)]))
+    for process in processes:
+        process.start()
+    times = []
+    while len(times) < len(payloads):
+        try:
+            times.append(latencies.get(timeout=1))
+        except queue.Empty:
+            if any(process.exitcode for process in processes):
+                raise RuntimeError("a client stopped on an error (its traceback is above)") from None
     seconds = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    times.sort()
     sent = sum(len(p["events"]) for p in payloads)
-    latencies.sort()
     return {
         "events": sent,
         "batch": batch,
         "clients": clients,
         "seconds": round(seconds, 2),
         "events_per_s": round(sent / seconds),
-        "batch_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
-        "batch_max_ms": round(latencies[-1] * 1000, 1),
+        "batch_p50_ms": round(times[len(times) // 2] * 1000, 1),
+        "batch_max_ms": round(times[-1] * 1000, 1),
         "membership_changes": MembershipChange.objects.count() - changes_before,
     }
 
