@@ -29,7 +29,27 @@ MAX_ACCOUNT_MEMBERS = 1000
 # --- serializers -------------------------------------------------------------------------------------
 
 
-class AttributesField(serializers.JSONField):
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class StoredJSONField(serializers.JSONField):
+    """JSON as PostgreSQL stores it (jsonb), which has no place for the NUL character in text."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if _has_nul(data):
+            raise ValidationError("text in JSON cannot contain the NUL character (\\u0000)")
+        return data
+
+
+class AttributesField(StoredJSONField):
     """A JSON object of custom attributes; declared keys are checked against the catalogue."""
 
     def __init__(self, entity: str = AttributeDefinition.Entity.CUSTOMER, **kwargs) -> None:
@@ -137,7 +157,7 @@ class EventSerializer(CustomerRefSerializer):
     amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, required=False, allow_null=True, coerce_to_string=False
     )
-    properties = serializers.JSONField(required=False, default=dict)
+    properties = StoredJSONField(required=False, default=dict)
     account = serializers.CharField(
         max_length=255, required=False, allow_null=True, allow_blank=True, help_text="The account's external_id."
     )
@@ -346,8 +366,9 @@ class EventViewSet(viewsets.GenericViewSet):
         events, errors = self._build([serializer.validated_data])
         if errors:
             raise ValidationError(errors["0"])
-        created = services.record_events(events)
-        return Response(EventOutSerializer(created[0]).data, status=status.HTTP_201_CREATED)
+        ((pk, created_at),) = services.record_events(events)
+        event = Event(pk=pk, created_at=created_at, **events[0])
+        return Response(EventOutSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=EventBatchSerializer,
@@ -363,12 +384,13 @@ class EventViewSet(viewsets.GenericViewSet):
         events, errors = self._build(serializer.validated_data["events"])
         if errors:
             raise ValidationError({"events": errors})
-        created = services.record_events(events)
-        return Response({"created": len(created), "ids": [e.pk for e in created]}, status=status.HTTP_201_CREATED)
+        ids = [pk for pk, _ in services.record_events(events)]
+        return Response({"created": len(ids), "ids": ids}, status=status.HTTP_201_CREATED)
 
     @staticmethod
-    def _build(items: list[dict]) -> tuple[list[Event], dict]:
-        """Resolve every item's customer and account in a few queries; errors keyed by item index."""
+    def _build(items: list[dict]) -> tuple[list[dict], dict]:
+        """Each item as an event's column values, its customer and account resolved in a few queries;
+        errors keyed by item index."""
         customer_ids = services.resolve_customers([CustomerRefSerializer.ref(item) for item in items])
         accounts = services.resolve_accounts(item.get("account") for item in items)
         events, errors = [], {}
@@ -384,14 +406,14 @@ class EventViewSet(viewsets.GenericViewSet):
                 errors[str(index)] = problems
                 continue
             events.append(
-                Event(
-                    customer_id=customer_id,
-                    account_id=accounts.get(account) if account else None,
-                    name=item["name"],
-                    occurred_at=item["occurred_at"],
-                    amount=item.get("amount"),
-                    properties=item.get("properties") or {},
-                )
+                {
+                    "customer_id": customer_id,
+                    "account_id": accounts.get(account) if account else None,
+                    "name": item["name"],
+                    "occurred_at": item["occurred_at"],
+                    "amount": item.get("amount"),
+                    "properties": item.get("properties") or {},
+                }
             )
         return events, errors
 

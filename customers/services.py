@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
@@ -171,6 +172,7 @@ def remove_account_members(account: Account, customer_ids: Iterable[int]) -> int
     return deleted
 
 
-def record_events(events: Sequence[Event]) -> list[Event]:
-    """Insert events in one statement; the groups evaluate their customers once, after commit."""
+def record_events(events: Sequence[dict]) -> list[tuple[int, datetime]]:
+    """Insert validated events (their column values) in one statement: the id and created_at of each,
+    in order. The groups evaluate their customers once, after commit."""
     return Event.objects.record(events)

@@ -26,7 +26,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from customers.api import CustomerFilter, CustomerViewSet, MomentFilter
+from customers.api import CustomerFilter, CustomerViewSet, MomentFilter, StoredJSONField
 from customers.models import Customer
 
 from . import schedules, services
@@ -61,10 +61,10 @@ class TagsField(serializers.ListField):
 class GroupSerializer(serializers.ModelSerializer):
     tags = TagsField(required=False)
     slug = serializers.SlugField(max_length=255, required=False, help_text="Made from the name when left out.")
-    rules = serializers.JSONField(
+    rules = StoredJSONField(
         required=False, help_text="The rules document of a dynamic group (the rule language); {} for a manual group."
     )
-    schedule = serializers.JSONField(
+    schedule = StoredJSONField(
         required=False, help_text='e.g. {"frequency": "daily", "time": "06:00"}; needed for events_and_schedule.'
     )
     next_scheduled_run_at = serializers.SerializerMethodField()
@@ -246,7 +246,7 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class PreviewRequestSerializer(serializers.Serializer):
-    rules = serializers.JSONField(help_text="The rules document to try.")
+    rules = StoredJSONField(help_text="The rules document to try.")
 
 
 PREVIEW_RESPONSE = inline_serializer(

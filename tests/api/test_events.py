@@ -120,3 +120,17 @@ def test_a_batch_stores_every_item_as_sent_and_returns_their_ids_in_order(api):
     assert [e.properties for e in stored] == [{"category": "Chinese tea", "items": [1, 2]}, {}, {}]
     assert stored[0].occurred_at.isoformat() == "2024-05-01T07:30:00+00:00"
     assert all(e.created_at is not None for e in stored)
+
+
+def test_json_text_with_a_nul_character_is_a_400_that_names_the_field(api):
+    Customer.objects.create(external_id="ann")
+    event = {"customer": "ann", "name": "purchase", "occurred_at": WHEN, "properties": {"note": "a\u0000b"}}
+    one = api.post("/api/events/", event, format="json")
+    assert one.status_code == 400 and "NUL" in one.json()["properties"][0]
+    batch = api.post("/api/events/batch/", {"events": [{**event, "properties": {}}, event]}, format="json")
+    assert batch.status_code == 400 and set(batch.json()["events"]) == {"1"}
+    assert "properties" in batch.json()["events"]["1"]
+    customer = api.post("/api/customers/identify/", {"external_id": "bob", "attributes": {"k\u0000": 1}},
+                        format="json")  # fmt: skip
+    assert customer.status_code == 400 and "attributes" in customer.json()
+    assert not Event.objects.exists() and not Customer.objects.filter(external_id="bob").exists()
