@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from customers.models import Customer
 from groups import services
@@ -137,3 +138,37 @@ def test_a_batch_evaluates_its_free_customers_while_another_write_holds_one():
     # ...and the held one once the other write has committed, so its evaluation saw that write.
     assert members(group) == free_ids | {held.pk}
     assert replay(group) == members(group)
+
+
+def test_concurrent_event_batches_that_change_the_same_groups_keep_their_counts_and_never_deadlock():
+    # Each batch has check-ins and purchases, so it is evaluated in two scopes in one transaction,
+    # and both scopes change the "visited or bought" groups: two such batches at once lock the same
+    # group rows, and must do so in one order.
+    from customers.models import Event
+
+    recent = {"last": {"days": 30}}
+    for i in range(4):
+        CustomerGroup.objects.create(name=f"Active {i}", slug=f"active-{i}", rules={"any": [
+            {"event": "check_in", "window": recent}, {"event": "purchase", "window": recent}]})  # fmt: skip
+        CustomerGroup.objects.create(
+            name=f"Bought {i}", slug=f"bought-{i}", rules={"event": "purchase", "window": recent}
+        )
+    customers = Customer.objects.bulk_create(Customer(email=f"{i}@example.com") for i in range(240))
+
+    def writer(share):
+        def write():
+            rng = random.Random(share[0].pk)
+            for start in range(0, len(share), 12):
+                batch = share[start : start + 12]
+                with transaction.atomic():
+                    Event.objects.bulk_create(
+                        Event(customer=c, name=rng.choice(["check_in", "purchase"]), occurred_at=timezone.now())
+                        for c in batch
+                    )
+
+        return write
+
+    run_in_threads(*(writer(customers[i::3]) for i in range(3)))
+    for group in CustomerGroup.objects.all():
+        assert group.member_count == Membership.objects.filter(group=group).count() > 0
+        assert members(group) == replay(group)
