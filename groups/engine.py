@@ -532,14 +532,23 @@ def _diff_statement(groups, conditions) -> tuple[str, tuple]:
     Only the pairs that differ are written, so a run that changes nothing writes nothing. The text
     depends only on the groups and their compiled rules, so it is built once (see _bind).
     """
-    return _cached_diff_statement(tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups))
+    return _cached_diff_statement(_level_key(groups, conditions))
+
+
+def _level_key(groups, conditions) -> tuple:
+    """What a cached statement's text depends on: each group's id, rule version and compiled rules."""
+    return tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups)
+
+
+def _scoped_diff_query(key: tuple) -> tuple[list[_Level], str, list]:
+    groups = [_Level(pk, version) for pk, version, _ in key]
+    diff, params = _diff_query(groups, SCOPE, {pk: condition for pk, _, condition in key})
+    return groups, diff, params
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_diff_statement(key: tuple) -> tuple[str, tuple]:
-    groups = [_Level(pk, version) for pk, version, _ in key]
-    conditions = {pk: condition for pk, _, condition in key}
-    diff, params = _diff_query(groups, SCOPE, conditions)
+    groups, diff, params = _scoped_diff_query(key)
     sql = f"""
         {diff},
         removed AS (
@@ -621,14 +630,12 @@ def _apply_staged(groups, customer_ids, conditions, reason, run_id, *, now) -> O
 
 
 def _stage_statement(groups, conditions) -> tuple[str, tuple]:
-    return _cached_stage_statement(tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups))
+    return _cached_stage_statement(_level_key(groups, conditions))
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_stage_statement(key: tuple) -> tuple[str, tuple]:
-    groups = [_Level(pk, version) for pk, version, _ in key]
-    conditions = {pk: condition for pk, _, condition in key}
-    diff, params = _diff_query(groups, SCOPE, conditions)
+    _, diff, params = _scoped_diff_query(key)
     insert = "INSERT INTO scoped_diff (group_id, customer_id, leaving) SELECT group_id, customer_id, leaving FROM diff"
     return f"{diff} {insert}", tuple(params)
 
