@@ -75,9 +75,10 @@ class EventQuerySet(CustomerOwnedQuerySet):
         """Insert new, already validated events (each its column values) in one statement; returns the
         id and created_at of each, in order.
 
-        The events travel as one JSON document that PostgreSQL unpacks into rows. Django's
-        bulk_create makes a model instance of each and prepares every value in Python first, which
-        for the API's batches of 1,000 took as long as the insert itself (measured 45 ms against 20 ms).
+        The events travel as one JSON document that PostgreSQL unpacks into rows. For 1,000 events,
+        Django's bulk_create (a model instance per event, every value prepared in Python) took 45 ms
+        against 25 ms for one array per column, and turning the values into six arrays took 11 ms of
+        those 25.
         """
         if not events:
             return []
