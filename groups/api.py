@@ -61,7 +61,7 @@ class TagsField(serializers.ListField):
 class GroupSerializer(serializers.ModelSerializer):
     tags = TagsField(required=False)
     slug = serializers.SlugField(max_length=255, required=False, help_text="Made from the name when left out.")
-    rules = StoredJSONField(
+    rules = serializers.JSONField(
         required=False, help_text="The rules document of a dynamic group (the rule language); {} for a manual group."
     )
     schedule = StoredJSONField(
@@ -246,7 +246,7 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class PreviewRequestSerializer(serializers.Serializer):
-    rules = StoredJSONField(help_text="The rules document to try.")
+    rules = serializers.JSONField(help_text="The rules document to try.")
 
 
 PREVIEW_RESPONSE = inline_serializer(

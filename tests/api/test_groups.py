@@ -58,6 +58,15 @@ def test_invalid_rules_are_400_in_the_rule_language_shape(api):
     assert not CustomerGroup.objects.exists()
 
 
+def test_a_nul_character_in_the_rules_is_400_at_its_path_in_the_rule_language_shape(api):
+    response = api.post("/api/groups/", {"name": "Nul", "rules": {"all": [
+        {"field": "email", "op": "eq", "value": "a\u0000b"}]}}, format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert [e["path"] for e in response.json()["rules"]] == ["/all/0/value"]
+    assert "NUL" in response.json()["rules"][0]["message"]
+    assert not CustomerGroup.objects.exists()
+
+
 def test_a_dynamic_group_needs_rules_and_a_manual_group_has_none(api):
     no_rules = api.post("/api/groups/", {"name": "X"}, format="json")
     assert no_rules.status_code == 400 and no_rules.json()["rules"][0]["path"] == ""
