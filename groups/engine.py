@@ -185,9 +185,9 @@ def _evaluate_customers(scopes, templates, now, reason, run_id, outcome: Outcome
         return outcome
     busy = _evaluate_locked(scopes, templates, now, reason, run_id, outcome, skip_locked=True)
     if busy:
-        waiting = [(levels, [i for i in ids if i in busy]) for levels, ids in scopes]
-        _evaluate_locked([(levels, ids) for levels, ids in waiting if ids], templates, now, reason, run_id, outcome,
-                         skip_locked=False)  # fmt: skip
+        held = [(levels, [i for i in ids if i in busy]) for levels, ids in scopes]
+        held = [(levels, ids) for levels, ids in held if ids]
+        _evaluate_locked(held, templates, now, reason, run_id, outcome, skip_locked=False)
     return outcome
 
 
