@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.numeric import Int8
 
+from . import feed
 from .models import CustomerGroup, Reason
 from .rules import Catalogue, events_read, rule_dependencies
 from .rules.compiler import Compiled, compile_template, customer_values_join, event_aggregates_join, resolve
@@ -226,6 +227,7 @@ def _count_members(changed: Outcome) -> None:
     rather than deadlock, and each holds them only from here to its commit.
     """
     delta = {g: changed.added[g] - changed.removed[g] for g in changed.added.keys() | changed.removed.keys()}
+    feed.announce(g for g in delta if changed.added[g] or changed.removed[g])
     ids = sorted(g for g, n in delta.items() if n)
     if not ids:
         return

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import engine, health, schedules
+from . import engine, feed, health, schedules
 from .models import CustomerGroup, MembershipChange, Reason, RefreshRun, SizeSnapshot
 from .rules import Catalogue, ensure_valid_rules, rule_dependencies
 
@@ -254,6 +254,8 @@ def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool
                 [group.pk, ids, group.pk, change, Reason.MANUAL, 1 if add else -1, group.pk],
             )
             changed = cursor.fetchone()[0] or []
+        if changed:
+            feed.announce([group.pk])
     if changed:
         outcome = engine.Outcome(changed_customers={group.pk: set(changed)})
         _propagate(group, outcome)
