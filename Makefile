@@ -28,6 +28,7 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install-dev
 	$(PY) -m bench.engine $(BENCH_ARGS)

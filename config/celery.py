@@ -1,4 +1,5 @@
 """The Celery app: configured from Django settings (CELERY_*), tasks discovered in every app."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The embedded PostgreSQL used when no DATABASE_URL is set: started on demand, data under var/."""
+
 from __future__ import annotations
 
 import logging

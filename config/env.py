@@ -1,4 +1,5 @@
 """Typed readers for environment variables, each failing with a message naming the variable."""
+
 from __future__ import annotations
 
 import os
@@ -30,9 +31,7 @@ def env_bool(name: str, default: bool = False, *, environ=None) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name}={value!r} is not a boolean; use one of true/false, yes/no, on/off, 1/0."
-    )
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use one of true/false, yes/no, on/off, 1/0.")
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None, environ=None) -> int:

@@ -1,4 +1,5 @@
 """Django settings, read from environment variables only (see README, Configuration)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """URL routes: the back office at /admin/, the REST API at /api/ and a health check."""
+
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path

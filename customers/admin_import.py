@@ -97,7 +97,7 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
     columns = []
     for index, column in enumerate(job.header):
         new = f"attributes.{_new_key(column, index)}"
-        choices = targets if new in known else [*targets, (new, f"New attribute {new[len('attributes.'):]}")]
+        choices = targets if new in known else [*targets, (new, f"New attribute {new[len('attributes.') :]}")]
         chosen = request.POST.get(f"target_{index}", guessed.get(column, ""))
         columns.append({"index": index, "name": column, "choices": choices, "chosen": chosen,
                         "type": request.POST.get(f"type_{index}", "text"), "new": new not in known})  # fmt: skip
@@ -107,7 +107,7 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
         for column in columns:
             if not column["chosen"]:
                 continue
-            key = column["chosen"][len("attributes."):] if column["chosen"].startswith("attributes.") else None
+            key = column["chosen"][len("attributes.") :] if column["chosen"].startswith("attributes.") else None
             new_type = column["type"] if key is not None and key not in declared else None
             chosen_map.append(ColumnMap(column["name"], column["chosen"], new_type))
         try:

@@ -89,11 +89,7 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(AccountLinkSerializer(many=True))
     def get_accounts(self, customer: Customer) -> list[dict]:
-        return [
-            {"external_id": m.account.external_id, "role": m.role}
-            for m in customer.account_memberships.all()
-        ]
-
+        return [{"external_id": m.account.external_id, "role": m.role} for m in customer.account_memberships.all()]
 
 
 class IdentifySerializer(CustomerSerializer):

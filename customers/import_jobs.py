@@ -54,6 +54,9 @@ def run(job_id: int) -> CustomerImport | None:
 def _finish(job_id: int, status: str, **fields) -> None:
     # The file is no longer needed once the import is over; keeping it would only hold personal data.
     CustomerImport.objects.filter(pk=job_id).update(
-        status=status, finished_at=timezone.now(), data=b"", rows_read=fields.pop("rows_read", F("rows_read")),
+        status=status,
+        finished_at=timezone.now(),
+        data=b"",
+        rows_read=fields.pop("rows_read", F("rows_read")),
         **fields,
     )

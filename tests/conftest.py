@@ -1,4 +1,5 @@
 """Shared fixtures: the common cast of a staff user and a few customers."""
+
 from __future__ import annotations
 
 import pytest

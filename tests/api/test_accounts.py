@@ -9,8 +9,14 @@ from groups.models import CustomerGroup, Membership
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ACTIVE_HOUSEHOLD = {"account": {"all": [{"field": "kind", "op": "eq", "value": "household"},
-                                        {"field": "attributes.subscription", "op": "eq", "value": "active"}]}}
+ACTIVE_HOUSEHOLD = {
+    "account": {
+        "all": [
+            {"field": "kind", "op": "eq", "value": "household"},
+            {"field": "attributes.subscription", "op": "eq", "value": "active"},
+        ]
+    }
+}
 
 
 def members(group) -> set[int]:
@@ -45,8 +51,11 @@ def test_members_add_and_remove_keep_groups_current(api):
     account = Account.objects.create(external_id="h1", kind="household", attributes={"subscription": "active"})
     ann = Customer.objects.create(email="ann@example.com", external_id="ann")
     bob = Customer.objects.create(email="bob@example.com")
-    added = api.post(f"/api/accounts/{account.pk}/members/add/",
-                     {"members": [{"customer": "ann", "role": "owner"}, {"customer_id": bob.pk}]}, format="json")
+    added = api.post(
+        f"/api/accounts/{account.pk}/members/add/",
+        {"members": [{"customer": "ann", "role": "owner"}, {"customer_id": bob.pk}]},
+        format="json",
+    )
     assert added.status_code == 200 and added.json() == {"linked": 2}
     assert members(group) == {ann.pk, bob.pk}
     removed = api.post(f"/api/accounts/{account.pk}/members/remove/", {"members": [{"customer_id": bob.pk}]},

@@ -26,8 +26,18 @@ def tea_group():
 def test_one_event_by_external_id_puts_the_customer_in_the_group(api, tea_group):
     ann = Customer.objects.create(external_id="ann")
     Account.objects.create(external_id="h1")
-    response = api.post("/api/events/", {"customer": "ann", "name": "purchase", "occurred_at": WHEN, "amount": "4.50",
-                                         "properties": {"category": "Chinese tea"}, "account": "h1"}, format="json")
+    response = api.post(
+        "/api/events/",
+        {
+            "customer": "ann",
+            "name": "purchase",
+            "occurred_at": WHEN,
+            "amount": "4.50",
+            "properties": {"category": "Chinese tea"},
+            "account": "h1",
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["customer_id"] == ann.pk and body["amount"] == 4.5 and body["account_id"] is not None

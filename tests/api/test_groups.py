@@ -48,8 +48,16 @@ def test_creating_a_dynamic_group_fills_it_before_the_call_returns(api, people):
 
 
 def test_invalid_rules_are_400_in_the_rule_language_shape(api):
-    response = api.post("/api/groups/", {"name": "Bad", "rules": {"all": [
-        {"field": "emial", "op": "eq", "value": "x"}, {"field": "email", "op": "gt", "value": 3}]}}, format="json")
+    response = api.post(
+        "/api/groups/",
+        {
+            "name": "Bad",
+            "rules": {
+                "all": [{"field": "emial", "op": "eq", "value": "x"}, {"field": "email", "op": "gt", "value": 3}]
+            },
+        },
+        format="json",
+    )
     assert response.status_code == 400
     errors = response.json()["rules"]
     assert {e["path"] for e in errors} == {"/all/0/field", "/all/1/op"}
@@ -196,8 +204,11 @@ def test_query_gives_the_sentence_and_the_sql(api):
 
 def test_preview_counts_samples_and_compares_with_the_current_members(api, people):
     body = create_group(api)
-    response = api.post(f"/api/groups/{body['id']}/preview/", {"rules": {"field": "email", "op": "contains",
-                                                                         "value": "example"}}, format="json")
+    response = api.post(
+        f"/api/groups/{body['id']}/preview/",
+        {"rules": {"field": "email", "op": "contains", "value": "example"}},
+        format="json",
+    )
     assert response.status_code == 200
     result = response.json()
     assert (result["count"], result["would_enter"], result["would_leave"]) == (2, 1, 1)
@@ -222,7 +233,10 @@ def test_export_streams_chosen_columns_with_formulas_neutralised(api, people):
     content = b"".join(response.streaming_content)
     assert content.startswith(b"\xef\xbb\xbf")
     assert content.decode("utf-8-sig").splitlines() == [
-        "external_id,email,role", "ann,ann@example.com,customer", ",'=cmd|' /C calc'!A0,Customer"]
+        "external_id,email,role",
+        "ann,ann@example.com,customer",
+        ",'=cmd|' /C calc'!A0,Customer",
+    ]
     bad = api.get(f"/api/groups/{body['id']}/export.csv?columns=email,password")
     assert bad.status_code == 400 and "'password'" in bad.json()["columns"][0]
 
@@ -243,7 +257,9 @@ def test_attribute_catalogue_crud(api):
     assert created.status_code == 201
     attribute_id = created.json()["id"]
     assert api.post("/api/attributes/", {"key": "bad key", "type": "colour"}, format="json").json().keys() >= {
-        "key", "type"}
+        "key",
+        "type",
+    }
     assert api.patch(f"/api/attributes/{attribute_id}/", {"label": "Loyalty tier"}, format="json").status_code == 200
     assert api.get("/api/attributes/?entity=customer").json()["results"][0]["label"] == "Loyalty tier"
     assert api.delete(f"/api/attributes/{attribute_id}/").status_code == 204

@@ -10,9 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_io_benchmark_runs_at_a_small_size_and_reports_every_figure():
-    results = bench.run(
-        members=400, events=300, batch=100, groups=8, import_rows=300, events_per_customer=1, clients=2
-    )
+    results = bench.run(members=400, events=300, batch=100, groups=8, import_rows=300, events_per_customer=1, clients=2)
     assert results["export"]["rows"] == 400 and results["export"]["rows_per_s"] > 0
     assert results["export"]["python_peak_mb"] < 5
     assert results["ingest"]["events"] == 300 and results["ingest"]["events_per_s"] > 0

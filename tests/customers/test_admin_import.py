@@ -44,8 +44,7 @@ def test_upload_map_and_import_while_waiting_with_groups_current(staff_client):
     assert b"Imported 2 rows: 2 created, 0 updated" in report_page.content
     assert Customer.objects.get(email="ann@example.com").attributes == {"points": 12}
     assert AttributeDefinition.objects.get(key="points").type == "number"
-    assert list(Membership.objects.filter(group=group).values_list("customer__email", flat=True)) == [
-        "ann@example.com"]
+    assert list(Membership.objects.filter(group=group).values_list("customer__email", flat=True)) == ["ann@example.com"]
 
 
 def test_bad_rows_are_listed_and_nothing_is_imported(staff_client):

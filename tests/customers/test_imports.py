@@ -29,8 +29,17 @@ def test_columns_named_like_fields_import_without_a_mapping_and_a_bom_is_fine():
 
 def test_mapping_to_fields_and_attributes_declares_new_attributes_with_their_type():
     AttributeDefinition.objects.create(key="tier", type="text")
-    mapping = parse_mapping(["Mail=email", "Id=external_id", "Tier=attributes.tier", "Pts=attributes.points:number",
-                             "Joined=attributes.joined:date", "Note=attributes.note", "Opt-in=email_consent"])
+    mapping = parse_mapping(
+        [
+            "Mail=email",
+            "Id=external_id",
+            "Tier=attributes.tier",
+            "Pts=attributes.points:number",
+            "Joined=attributes.joined:date",
+            "Note=attributes.note",
+            "Opt-in=email_consent",
+        ]
+    )
     report = import_customers(
         csv_bytes("Id,Mail,Tier,Pts,Joined,Note,Opt-in,Ignored\nx1,a@example.com,gold,12,2024-01-31,hi,yes,zzz\n"),
         mapping,
@@ -40,22 +49,31 @@ def test_mapping_to_fields_and_attributes_declares_new_attributes_with_their_typ
     assert customer.attributes == {"tier": "gold", "points": 12, "joined": "2024-01-31", "note": "hi"}
     assert customer.email_consent is True
     assert dict(AttributeDefinition.objects.values_list("key", "type")) == {
-        "tier": "text", "points": "number", "joined": "date"}
+        "tier": "text",
+        "points": "number",
+        "joined": "date",
+    }
 
 
 def test_bad_rows_are_reported_by_line_and_column_and_nothing_is_imported():
     AttributeDefinition.objects.create(key="points", type="number")
     Customer.objects.create(external_id="x0", first_name="Kept")
-    report = import_customers(csv_bytes(
-        "external_id,email,birthdate,attributes.points,first_name\n"
-        "x0,,,,Changed\n"
-        "x1,not-an-email,1990-13-01,,\n"
-        ",,,5,Nobody\n"
-        "x3,c@example.com,,lots,\n"
-    ))
+    report = import_customers(
+        csv_bytes(
+            "external_id,email,birthdate,attributes.points,first_name\n"
+            "x0,,,,Changed\n"
+            "x1,not-an-email,1990-13-01,,\n"
+            ",,,5,Nobody\n"
+            "x3,c@example.com,,lots,\n"
+        )
+    )
     assert not report.imported and report.rows == 4 and report.bad_rows == 3
     assert {(e.line, e.column) for e in report.errors} == {
-        (3, "email"), (3, "birthdate"), (4, "external_id"), (5, "attributes.points")}
+        (3, "email"),
+        (3, "birthdate"),
+        (4, "external_id"),
+        (5, "attributes.points"),
+    }
     points = next(e for e in report.errors if e.column == "attributes.points")
     assert "number" in points.reason
     assert list(Customer.objects.values_list("external_id", "first_name")) == [("x0", "Kept")]
@@ -71,17 +89,23 @@ def test_skipping_bad_rows_imports_the_good_ones():
 def test_upsert_by_external_id_else_email_ignoring_case_and_empty_cells_keep_values():
     by_id = Customer.objects.create(external_id="x1", email="old@example.com", role="staff", attributes={"a": 1})
     by_email = Customer.objects.create(email="Bob@Example.com", first_name="Bob")
-    report = import_customers(csv_bytes(
-        "external_id,email,first_name,role,attributes.b\n"
-        "x1,,Ann,customer,2\n"
-        "x2,bob@example.COM,,customer,\n"
-        ",new@example.com,Cy,,\n"
-        ",NEW@example.com,Cyril,,\n"
-    ))
+    report = import_customers(
+        csv_bytes(
+            "external_id,email,first_name,role,attributes.b\n"
+            "x1,,Ann,customer,2\n"
+            "x2,bob@example.COM,,customer,\n"
+            ",new@example.com,Cy,,\n"
+            ",NEW@example.com,Cyril,,\n"
+        )
+    )
     assert report.imported and (report.created, report.updated) == (1, 2)
     by_id.refresh_from_db()
     assert (by_id.email, by_id.first_name, by_id.role, by_id.attributes) == (
-        "old@example.com", "Ann", "customer", {"a": 1, "b": "2"})
+        "old@example.com",
+        "Ann",
+        "customer",
+        {"a": 1, "b": "2"},
+    )
     by_email.refresh_from_db()
     assert (by_email.external_id, by_email.first_name, by_email.role) == ("x2", "Bob", "customer")
     assert Customer.objects.get(email__iexact="new@example.com").first_name == "Cyril"  # the last row wins
@@ -89,10 +113,12 @@ def test_upsert_by_external_id_else_email_ignoring_case_and_empty_cells_keep_val
 
 
 def test_groups_are_current_after_an_import_evaluated_once_with_reason_import():
-    customers = CustomerGroup.objects.create(name="Customers", slug="customers",
-                                             rules={"field": "role", "op": "eq", "value": "customer"})
-    staff = CustomerGroup.objects.create(name="Staff", slug="staff",
-                                         rules={"field": "role", "op": "eq", "value": "staff"})
+    customers = CustomerGroup.objects.create(
+        name="Customers", slug="customers", rules={"field": "role", "op": "eq", "value": "customer"}
+    )
+    staff = CustomerGroup.objects.create(
+        name="Staff", slug="staff", rules={"field": "role", "op": "eq", "value": "staff"}
+    )
     sent = []
 
     def listen(sender, customer_ids, reason, **kwargs):
@@ -129,8 +155,9 @@ def test_a_mapping_that_cannot_work_is_refused_before_any_row(mapping, message):
 def test_a_declared_attribute_cannot_be_redeclared_with_another_type():
     AttributeDefinition.objects.create(key="tier", type="text")
     with pytest.raises(ImportInvalid, match="already declared as text"):
-        import_customers(csv_bytes("email,Tier\na@example.com,1\n"), parse_mapping(["email=email",
-                                                                                     "Tier=attributes.tier:number"]))
+        import_customers(
+            csv_bytes("email,Tier\na@example.com,1\n"), parse_mapping(["email=email", "Tier=attributes.tier:number"])
+        )
 
 
 def test_a_file_that_is_not_utf8_is_refused_clearly():

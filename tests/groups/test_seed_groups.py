@@ -1,4 +1,5 @@
 """The demo's example groups come with their members computed by the engine."""
+
 from __future__ import annotations
 
 from io import StringIO
