@@ -1,0 +1,126 @@
+"""What every sync provider offers, and the one error type they raise.
+
+A provider speaks one app's HTTP API (with httpx) and nothing else: it never touches the database.
+Services in `integrations` load the rows, call the provider, and write results back (remote ids,
+positions, last error, rotated credentials through `on_credentials_changed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+
+class ProviderError(Exception):
+    """A call to the app failed.
+
+    `permanent` errors (bad credentials, a refused request) stop the sync and are shown to staff
+    with the app's own message; transient ones (timeouts, 429, 5xx) are retried with backoff,
+    waiting at least `retry_after` seconds when the app said so.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A customer as the apps see them."""
+
+    customer_id: int
+    email: str = ""
+    phone: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    external_id: str | None = None
+    remote_id: str = ""  # the app's own id for this person, when a previous call returned one
+
+
+@dataclass(frozen=True)
+class RemoteMember:
+    """A member of the remote list or tag, as the app reports it."""
+
+    remote_id: str
+    email: str = ""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the app allows; the services pace and batch calls by these."""
+
+    batch_size: int  # contacts per add or remove call
+    max_concurrency: int = 1  # calls in flight at once per connection
+    requests_per_second: float | None = None  # sustained rate, when the app publishes one
+
+
+@dataclass
+class Provider:
+    """One connection's view of its app.
+
+    `settings` are the connection's plain settings (validated by the provider's own schema),
+    `credentials` its decrypted secrets. A provider that rotates credentials (OAuth refresh tokens)
+    calls `on_credentials_changed` with the new ones before using them, and the service stores them.
+    """
+
+    kind = ""  # registry key, e.g. "klaviyo"
+    label = ""  # as staff see it in the connection picker
+    target = "list"  # "list" or "tag": what a synced group becomes in the app
+    limits = Limits(batch_size=100)
+
+    settings: dict = field(default_factory=dict)
+    credentials: dict = field(default_factory=dict)
+    on_credentials_changed: Callable[[dict], None] | None = None
+
+    def check(self) -> str:
+        """Check the credentials; returns a short description of the account (for "Test connection")."""
+        raise NotImplementedError
+
+    def ensure_list(self, name: str, remote_id: str = "") -> str:
+        """The id of the list or tag for a group: the existing one when `remote_id` still exists,
+        else a new one named `name`."""
+        raise NotImplementedError
+
+    def rename_list(self, remote_id: str, name: str) -> None:
+        raise NotImplementedError
+
+    def delete_list(self, remote_id: str) -> None:
+        """Remove the list or tag; one already gone is not an error."""
+        raise NotImplementedError
+
+    def add_members(self, remote_id: str, contacts: Iterable[Contact]) -> dict[int, str]:
+        """Add at most `limits.batch_size` contacts (creating or updating them in the app as needed);
+        returns the app's id of each customer, by customer id, for later removals."""
+        raise NotImplementedError
+
+    def remove_members(self, remote_id: str, contacts: Iterable[Contact]) -> None:
+        """Remove at most `limits.batch_size` contacts from the list or tag, and nothing else about them."""
+        raise NotImplementedError
+
+    def list_members(self, remote_id: str) -> Iterator[RemoteMember]:
+        """Every member of the remote list or tag, page by page (for reconcile)."""
+        raise NotImplementedError
+
+
+_registry: dict[str, type[Provider]] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make a provider available under its `kind`."""
+    _registry[cls.kind] = cls
+    return cls
+
+
+def provider_class(kind: str) -> type[Provider]:
+    try:
+        return _registry[kind]
+    except KeyError:
+        raise ValueError(f"Unknown app {kind!r}; known: {', '.join(sorted(_registry))}.") from None
+
+
+def kinds() -> list[type[Provider]]:
+    return [_registry[k] for k in sorted(_registry)]
