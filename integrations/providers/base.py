@@ -8,6 +8,7 @@ positions, last error, rotated credentials through `on_credentials_changed`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 
@@ -65,6 +66,9 @@ class Provider:
     `settings` are the connection's plain settings (validated by the provider's own schema),
     `credentials` its decrypted secrets. A provider that rotates credentials (OAuth refresh tokens)
     calls `on_credentials_changed` with the new ones before using them, and the service stores them.
+    It refreshes inside `credentials_lock` (given by the service: entering it holds the connection's
+    credentials exclusively and yields the freshest ones), so two workers never refresh at once and
+    a rotated refresh token is never lost.
     """
 
     kind = ""  # registry key, e.g. "klaviyo"
@@ -75,6 +79,7 @@ class Provider:
     settings: dict = field(default_factory=dict)
     credentials: dict = field(default_factory=dict)
     on_credentials_changed: Callable[[dict], None] | None = None
+    credentials_lock: Callable[[], AbstractContextManager[dict]] | None = None
 
     def check(self) -> str:
         """Check the credentials; returns a short description of the account (for "Test connection")."""
