@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from django import forms
 
 
 class ProviderError(Exception):
@@ -75,11 +78,21 @@ class Provider:
     label = ""  # as staff see it in the connection picker
     target = "list"  # "list" or "tag": what a synced group becomes in the app
     limits = Limits(batch_size=100)
+    # What staff fill in for a connection, as form fields: the plain settings (the schema the
+    # service validates them by) and the secrets (stored encrypted, never shown back).
+    settings_fields: ClassVar[dict[str, forms.Field]] = {}
+    credential_fields: ClassVar[dict[str, forms.Field]] = {}
+    # A contact with none of these Contact fields filled cannot be sent; the service records it as
+    # skipped with the reason instead of sending it.
+    identified_by: ClassVar[tuple[str, ...]] = ()
 
     settings: dict = field(default_factory=dict)
     credentials: dict = field(default_factory=dict)
     on_credentials_changed: Callable[[dict], None] | None = None
     credentials_lock: Callable[[], AbstractContextManager[dict]] | None = None
+    # Set by the service before each add or remove call: the same text when that exact batch is
+    # sent again (after a crash or a retry). Apps that take an idempotency key get this one.
+    delivery_key: str = ""
 
     def check(self) -> str:
         """Check the credentials; returns a short description of the account (for "Test connection")."""
