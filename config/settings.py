@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "rest_framework.authtoken",
+    "config",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
