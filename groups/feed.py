@@ -4,8 +4,9 @@ Sync and automations read history after the fact, each keeping its own `Position
 assigned when rows are inserted, but transactions commit in another order, so "ids above the last one
 read" would skip a change whose transaction commits late. Each change instead carries the id of the
 transaction that wrote it (set by PostgreSQL, `MembershipChange.xact_id`), and the feed only hands out
-changes of transactions older than the snapshot's horizon (`pg_snapshot_xmin`): every transaction
-before it has committed or rolled back, so no change can appear behind a position later.
+changes of transactions older than the horizon (the oldest transaction of this database still in
+progress): every transaction before it has committed or rolled back, so no change can appear
+behind a position later.
 
 A consumer reads with `read`, acts, and only then stores the position it was given; a crash in
 between repeats the batch, never skips it. `changes_committed` tells consumers that a transaction
@@ -24,8 +25,17 @@ from django.dispatch import Signal
 # Sent after commit with `group_ids`: a transaction added or removed members of these groups.
 changes_committed = Signal()
 
-# Changes of transactions below this id are settled: committed or rolled back.
-_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# Changes of transactions below this id are settled: committed or rolled back. It is the oldest
+# transaction still in progress, leaving out those that positively belong to another database of
+# the server (transaction ids are server-wide, and a long load elsewhere must not hold this feed
+# back); a transaction not found in pg_stat_activity counts as this database's.
+_HORIZON = """(SELECT COALESCE(
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) x
+     WHERE mod(x::text::bigint, 4294967296) NOT IN (
+        SELECT backend_xid::text::bigint FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())),
+    pg_snapshot_xmax(s.snap)::text::bigint)
+  FROM (SELECT pg_current_snapshot() AS snap) s)"""
 
 
 @dataclass(frozen=True, order=True)

@@ -184,3 +184,17 @@ def test_the_engine_announces_and_feeds_the_changes_of_a_customer_write():
     assert [group.pk] in heard
     changes, _ = feed.read([group.pk], start)
     assert [(c.customer_id, c.change, c.reason) for c in changes] == [(customer.pk, "added", "event")]
+
+
+def test_a_transaction_open_in_another_database_does_not_hold_the_feed_back(group, people):
+    settings = connection.settings_dict
+    elsewhere = psycopg.connect(dbname="postgres", user=settings["USER"], password=settings["PASSWORD"] or None,
+                                host=settings["HOST"] or None, port=settings["PORT"] or None)  # fmt: skip
+    try:
+        elsewhere.execute("SELECT pg_current_xact_id()")  # holds a server-wide transaction id open
+        start = feed.head()
+        services.add_members(group, [people[0].pk])
+        assert drain(group, start)[0] == [people[0].pk]
+    finally:
+        elsewhere.rollback()
+        elsewhere.close()
