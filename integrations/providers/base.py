@@ -60,6 +60,23 @@ class Limits:
     batch_size: int  # contacts per add or remove call
     max_concurrency: int = 1  # calls in flight at once per connection
     requests_per_second: float | None = None  # sustained rate, when the app publishes one
+    contacts_per_second: float | None = None  # sustained pace of a long sync, for its estimate
+
+
+def cleaned(fields: dict[str, forms.Field], data: dict, what: str) -> dict:
+    """`data` checked against form fields (`settings_fields` or `credential_fields`), a missing value
+    taking its field's initial one; ValueError names each wrong or unknown key and what is wrong."""
+    data = data or {}
+    problems = [f"{key}: unknown field" for key in data if key not in fields]
+    values = {}
+    for name, form_field in fields.items():
+        try:
+            values[name] = form_field.clean(data.get(name, form_field.initial))
+        except forms.ValidationError as error:
+            problems.append(f"{name}: {' '.join(error.messages)}")
+    if problems:
+        raise ValueError(f"{what}: {'; '.join(problems)}")
+    return values
 
 
 @dataclass
@@ -94,6 +111,9 @@ class Provider:
     # sent again (after a crash or a retry). Apps that take an idempotency key get this one.
     delivery_key: str = ""
 
+    def __post_init__(self):
+        """Where a provider checks its settings and credentials (with `cleaned`) and opens its client."""
+
     def check(self) -> str:
         """Check the credentials; returns a short description of the account (for "Test connection")."""
         raise NotImplementedError
@@ -112,7 +132,9 @@ class Provider:
 
     def add_members(self, remote_id: str, contacts: Iterable[Contact]) -> dict[int, str]:
         """Add at most `limits.batch_size` contacts (creating or updating them in the app as needed);
-        returns the app's id of each customer, by customer id, for later removals."""
+        returns the app's id of each customer, by customer id, for later removals. A contact the app
+        refused or could not match (an invalid email, no such customer in the POS) is missing from
+        the result: it was not added."""
         raise NotImplementedError
 
     def remove_members(self, remote_id: str, contacts: Iterable[Contact]) -> None:
