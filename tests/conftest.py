@@ -8,3 +8,12 @@ import pytest
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_superuser("staff", "staff@example.com", "a-long-test-password")
+
+
+@pytest.fixture
+def fake_klaviyo():
+    """A fake Klaviyo on 127.0.0.1 (tests/fakes/klaviyo.py), its state fresh for each test."""
+    from tests.fakes.klaviyo import FakeKlaviyo
+
+    with FakeKlaviyo() as fake:
+        yield fake
