@@ -93,6 +93,8 @@ DATABASES = {"default": _database}
 # A large scope (an import) is evaluated in chunks of customers, several at once; see groups/engine.py.
 GROUPS_EVALUATION_CHUNK = env_int("GROUPS_EVALUATION_CHUNK", 10_000, minimum=1)
 GROUPS_EVALUATION_WORKERS = env_int("GROUPS_EVALUATION_WORKERS", min(4, os.cpu_count() or 1), minimum=1)
+# The largest request body read into memory: room for a full batch of 1,000 events of up to 10 KB each.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -170,6 +172,11 @@ REST_FRAMEWORK = {
     # DjangoModelPermissions, with reads needing the model's view permission too (config.permissions).
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -15,3 +15,8 @@ urlpatterns = [
 admin.site.site_header = "Customer groups"
 admin.site.site_title = "Customer groups"
 admin.site.index_title = "Back office"
+
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django import forms
 from django.db import transaction
 from django.db.models.functions import Lower
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -191,11 +193,20 @@ class AttributeDefinitionSerializer(serializers.ModelSerializer):
 # --- filters -----------------------------------------------------------------------------------------
 
 
-class MomentFilter(filters.IsoDateTimeFilter):
-    """An ISO 8601 moment, compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts."""
+class MomentField(IsoDateTimeField):
+    """An ISO 8601 moment in UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts, and a
+    moment whose UTC time falls outside years 1 to 9999 has no place in either."""
 
-    def filter(self, qs, value):
-        return super().filter(qs, value.astimezone(dt.UTC) if value is not None else value)
+    def to_python(self, value):
+        try:
+            moment = super().to_python(value)
+            return moment.astimezone(dt.UTC) if moment is not None else None
+        except OverflowError as exc:
+            raise forms.ValidationError("this moment is outside the years 1 to 9999 in UTC") from exc
+
+
+class MomentFilter(filters.IsoDateTimeFilter):
+    field_class = MomentField
 
 
 class CustomerFilter(filters.FilterSet):

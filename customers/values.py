@@ -115,7 +115,10 @@ def coerce_attribute_value(type: str, value: object) -> object:  # noqa: A002 - 
         if moment.tzinfo is None:
             # Naive values are read in the site's time zone, as Django reads naive input.
             moment = moment.replace(tzinfo=_default_time_zone())
-        return moment.astimezone(dt.UTC).isoformat()
+        try:
+            return moment.astimezone(dt.UTC).isoformat()
+        except OverflowError:
+            raise ValueError(f"{_describe_value(value)} is outside the years 1 to 9999 in UTC") from None
     raise ValueError(f"unknown attribute type '{type}'")
 
 

@@ -547,6 +547,11 @@ class _Checker:
         if "\x00" in value:
             self.error(path, "text cannot contain the NUL character (\\u0000)")
             return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.error(path, "text must be valid Unicode; it holds a lone surrogate (such as \\ud800)")
+            return False
         return True
 
     def number(self, value: Any, path: str) -> bool:
