@@ -63,10 +63,14 @@ def upload(model_admin, request: HttpRequest) -> HttpResponse:
                                     "with the import_customers command instead.")  # fmt: skip
         else:
             data = upload.read()
-            header = read_header(data)
-            if not header:
+            try:
+                header = read_header(data)
+            except ImportInvalid as exc:
+                header = None
+                messages.error(request, f"This file cannot be imported: {exc}.")
+            if header == []:
                 messages.error(request, "The file is empty: its first line must name the columns.")
-            else:
+            elif header:
                 job = CustomerImport.objects.create(
                     created_by=request.user, file_name=upload.name[:255], data=data, header=header,
                     rows_total=max(data.count(b"\n") - 1 + (not data.endswith(b"\n")), 0),

@@ -37,6 +37,8 @@ FIELDS = (*TEXT_FIELDS, "birthdate", *BOOLEAN_FIELDS)
 ATTRIBUTE_PREFIX = "attributes."
 ATTRIBUTE_TYPES = tuple(AttributeDefinition.Type.values)
 MAX_REPORTED_ERRORS = 1000
+# Wider files are refused: the mapping page lists every column, and no customer has that many fields.
+MAX_COLUMNS = 1000
 BATCH_ROWS = 5000
 MAPPING_RE = re.compile(r"^(?P<column>.+?)=(?P<target>[^=:]+?)(?::(?P<type>[a-z]+))?$")
 
@@ -115,9 +117,24 @@ def guess_mapping(header: Iterable[str]) -> list[ColumnMap]:
 
 
 def read_header(data: bytes) -> list[str]:
-    """The column names of a CSV file's first line."""
+    """The column names of a CSV file's first line; ImportInvalid when they cannot be imported."""
+    _refuse_utf16(data[:4])
     reader = csv.reader(io.StringIO(data[:65536].decode("utf-8-sig", errors="replace")))
-    return next(reader, [])
+    header = next(reader, [])
+    check_header(header)
+    return header
+
+
+def check_header(header: list[str]) -> None:
+    if len(header) > MAX_COLUMNS:
+        raise ImportInvalid(f"the file has {len(header)} columns; at most {MAX_COLUMNS} columns can be imported")
+    if any("\x00" in column for column in header):
+        raise ImportInvalid("the first line holds the NUL character; save the file as CSV UTF-8 and try again")
+
+
+def _refuse_utf16(start: bytes) -> None:
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ImportInvalid("the file is UTF-16 text; save it as CSV UTF-8 and import it again")
 
 
 class _RowChecker:
@@ -136,6 +153,9 @@ class _RowChecker:
             raw = (record.get(item.column) or "").strip()
             if raw == "":
                 continue  # an empty cell leaves what we know alone
+            if "\x00" in raw:
+                errors.append(RowError(line, item.column, "a cell cannot hold the NUL character"))
+                continue
             key = item.attribute_key
             try:
                 if key is not None:
@@ -185,6 +205,9 @@ def check_mapping(mapping: list[ColumnMap], header: list[str], types: dict[str, 
     for item in mapping:
         if item.column not in header:
             problems.append(f"column {item.column!r} is not in the file (its columns: {', '.join(header)})")
+        elif header.count(item.column) > 1:
+            problems.append(f"column {item.column!r} appears {header.count(item.column)} times in the header; "
+                            "rename the copies so that each column has its own name")  # fmt: skip
         key = item.attribute_key
         if key is None:
             if item.target not in FIELDS:
@@ -230,13 +253,17 @@ def import_customers(
     `mapping` None maps columns named like fields. Raises ImportInvalid for a mapping that cannot
     work; bad rows are reported, not raised. `progress(rows_read)` is called every few thousand rows.
     """
-    reader = csv.DictReader(_text(stream))
+    # strict: an unterminated quote is an error, not a last cell that swallows the rest of the file.
+    reader = csv.DictReader(_text(stream), strict=True)
     try:
         header = [h for h in (reader.fieldnames or []) if h is not None]
     except UnicodeDecodeError as exc:
         raise ImportInvalid(f"the file is not UTF-8 text (save it as CSV UTF-8): {exc.reason}") from exc
+    except csv.Error as exc:
+        raise ImportInvalid(f"line 1: {_csv_problem(exc)}") from exc
     if not header:
         raise ImportInvalid("the file is empty: the first line must name the columns")
+    check_header(header)
     mapping = mapping if mapping is not None else guess_mapping(header)
     types = dict(AttributeDefinition.objects.filter(entity="customer").values_list("key", "type"))
     new_types = check_mapping(mapping, header, types)
@@ -261,6 +288,9 @@ def import_customers(
 def _text(stream: IO[bytes] | IO[str]) -> Iterator[str]:
     if isinstance(stream, io.TextIOBase):
         return stream
+    if stream.seekable():
+        _refuse_utf16(stream.read(2))
+        stream.seek(0)
     # utf-8-sig drops a spreadsheet's byte order mark; a bad byte is an error, never silently replaced.
     return codecs.getreader("utf-8-sig")(stream)
 
@@ -285,8 +315,14 @@ def _stage(reader: csv.DictReader, checker: _RowChecker, report: ImportReport, p
             """
         )
         batch: list[list] = []
+        records = iter(reader)
+        start = 0
         try:
-            for record in reader:
+            while True:
+                start = reader.line_num + 1  # where the next record begins, for errors that end it early
+                record = next(records, None)
+                if record is None:
+                    break
                 report.rows += 1
                 line = reader.line_num
                 if None in record:
@@ -309,10 +345,16 @@ def _stage(reader: csv.DictReader, checker: _RowChecker, report: ImportReport, p
         except UnicodeDecodeError as exc:
             raise ImportInvalid(f"the file is not UTF-8 text (near line {reader.line_num + 1}): {exc.reason}") from exc
         except csv.Error as exc:
-            raise ImportInvalid(f"line {reader.line_num}: {exc}") from exc
+            raise ImportInvalid(f"line {start}: {_csv_problem(exc)}") from exc
         _copy(cursor, batch)
     if progress is not None:
         progress(report.rows)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return "a quoted cell starts here and its closing quote is missing"
+    return str(exc)
 
 
 def _copy(cursor, batch: list[list]) -> None:
