@@ -22,6 +22,13 @@ if SECRET_KEY is None:
         )
     SECRET_KEY = "development-only-key-never-use-in-production-" + "x" * 20
 
+# Old keys, still accepted for signed data and for decrypting connection credentials after a rotation.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+# Connection credentials are encrypted (django-fernet-encrypted-fields) with keys derived from
+# SECRET_KEY and each of these; the first encrypts, the others still decrypt. To rotate, put a new
+# one first and run `manage.py rotate_credentials`.
+SALT_KEY = env_list("CREDENTIALS_KEYS", ["customer-groups-credentials"])
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
