@@ -110,7 +110,7 @@ def _backfill(sync: GroupSync, provider: Provider) -> None:
         contacts, skipped = contacts_for(sync, provider, chunk)
         if contacts:
             provider.delivery_key = _key(sync, f"backfill:{sync.position}:{sync.backfill_sent}", contacts)
-            _remember(sync, provider.add_members(sync.remote_id, contacts))
+            contacts = _accepted(sync, contacts, provider.add_members(sync.remote_id, contacts), skipped)
         with transaction.atomic():
             _record(sync, SyncBatch.Kind.BACKFILL, end, [c.customer_id for c in contacts], [], skipped)
             sync.backfill_sent += len(chunk)
@@ -146,13 +146,16 @@ def _step(sync: GroupSync, provider: Provider) -> bool:
     never_sent = set(SyncSkip.objects.filter(sync=sync, customer_id__in=leaving).values_list("customer_id", flat=True))
     removes = removal_contacts(sync, [cid for cid in leaving if cid not in never_sent])
     size = provider.limits.batch_size
-    for label, contacts, send in (("add", adds, provider.add_members), ("remove", removes, provider.remove_members)):
-        for start in range(0, len(contacts), size):
-            batch = contacts[start : start + size]
-            provider.delivery_key = _key(sync, f"feed:{sync.position}:{label}:{start}", batch)
-            returned = send(sync.remote_id, batch)
-            if label == "add":
-                _remember(sync, returned)
+    accepted = []
+    for start in range(0, len(adds), size):
+        batch = adds[start : start + size]
+        provider.delivery_key = _key(sync, f"feed:{sync.position}:add:{start}", batch)
+        accepted += _accepted(sync, batch, provider.add_members(sync.remote_id, batch), skipped)
+    for start in range(0, len(removes), size):
+        batch = removes[start : start + size]
+        provider.delivery_key = _key(sync, f"feed:{sync.position}:remove:{start}", batch)
+        provider.remove_members(sync.remote_id, batch)
+    adds = accepted
     with transaction.atomic():
         SyncSkip.objects.filter(sync=sync, customer_id__in=list(never_sent)).delete()
         _record(sync, SyncBatch.Kind.FEED, end, [c.customer_id for c in adds], [c.customer_id for c in removes],
@@ -178,13 +181,22 @@ def _key(sync: GroupSync, label: str, contacts: Sequence[Contact]) -> str:
     return f"sync{sync.pk}:{label}:{digest}"
 
 
+def _accepted(sync: GroupSync, sent: list[Contact], returned: dict[int, str], skipped: dict) -> list[Contact]:
+    """The contacts the app took; the others are recorded as skipped."""
+    _remember(sync, returned)
+    for contact in sent:
+        if contact.customer_id not in returned:
+            skipped[contact.customer_id] = "refused by the app"
+    return [c for c in sent if c.customer_id in returned]
+
+
 def _remember(sync: GroupSync, remote_ids: dict[int, str]) -> None:
     """Keep the app's ids of the customers it just accepted."""
-    if not remote_ids:
+    known = {cid: rid for cid, rid in remote_ids.items() if rid}
+    if not known:
         return
     RemoteContact.objects.bulk_create(
-        [RemoteContact(connection_id=sync.connection_id, customer_id=cid, remote_id=rid)
-         for cid, rid in remote_ids.items()],
+        [RemoteContact(connection_id=sync.connection_id, customer_id=cid, remote_id=rid) for cid, rid in known.items()],
         update_conflicts=True, unique_fields=["connection", "customer_id"], update_fields=["remote_id"],
     )  # fmt: skip
 
@@ -339,7 +351,7 @@ def _repair(sync: GroupSync, provider: Provider, remote: list, remove_remote_onl
     for start in range(0, len(to_add), size):
         batch = to_add[start : start + size]
         provider.delivery_key = _key(sync, f"reconcile:{stamp}:add:{start}", batch)
-        _remember(sync, provider.add_members(sync.remote_id, batch))
+        _accepted(sync, batch, provider.add_members(sync.remote_id, batch), {})
     for start in range(0, len(to_remove), size):
         batch = to_remove[start : start + size]
         provider.delivery_key = _key(sync, f"reconcile:{stamp}:remove:{start}", batch)

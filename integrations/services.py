@@ -65,13 +65,15 @@ def store_credentials(connection_id: int, credentials: dict) -> None:
 
 
 def provider_for(connection: Connection) -> Provider:
-    cls = provider_class(connection.kind)
-    return cls(
-        settings=dict(connection.settings),
-        credentials=_readable(connection.credentials),
-        on_credentials_changed=lambda new: store_credentials(connection.pk, new),
-        credentials_lock=lambda: credentials_lock(connection.pk),
-    )
+    try:
+        return provider_class(connection.kind)(
+            settings=dict(connection.settings),
+            credentials=_readable(connection.credentials),
+            on_credentials_changed=lambda new: store_credentials(connection.pk, new),
+            credentials_lock=lambda: credentials_lock(connection.pk),
+        )
+    except ValueError as exc:  # an unknown kind, or settings the provider's schema refuses
+        raise ProviderError(str(exc), permanent=True) from exc
 
 
 def _readable(credentials) -> dict:
@@ -96,8 +98,6 @@ def test_connection(connection: Connection) -> tuple[bool, str]:
     except ProviderError as exc:
         record_connection_error(connection.pk, exc)
         return False, exc.message
-    except ValueError as exc:  # an unknown kind
-        return False, str(exc)
     Connection.objects.filter(pk=connection.pk).update(
         status=Connection.Status.OK, account=account[:255], last_success_at=timezone.now(), last_error=""
     )

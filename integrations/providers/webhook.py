@@ -75,9 +75,10 @@ class WebhookProvider(Provider):
         self._send("group.deleted", {"list_id": remote_id})
 
     def add_members(self, remote_id: str, contacts: Iterable[Contact]) -> dict[int, str]:
+        contacts = list(contacts)
         members = [_member(c) for c in contacts]
         self._send("group.members_added", {"list_id": remote_id, "members": members})
-        return {}
+        return {c.customer_id: "" for c in contacts}  # a receiver has no ids of its own to give back
 
     def remove_members(self, remote_id: str, contacts: Iterable[Contact]) -> None:
         members = [_member(c) for c in contacts]
