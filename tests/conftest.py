@@ -17,3 +17,12 @@ def fake_klaviyo():
 
     with FakeKlaviyo() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_mailchimp():
+    """A fake Mailchimp on 127.0.0.1 (tests/fakes/mailchimp.py), its state fresh for each test."""
+    from tests.fakes.mailchimp import FakeMailchimp
+
+    with FakeMailchimp() as fake:
+        yield fake

@@ -3,4 +3,4 @@
 Importing a provider module registers it; the list below is every app the connection picker offers.
 """
 
-from . import klaviyo  # noqa: F401
+from . import klaviyo, mailchimp  # noqa: F401

@@ -5,6 +5,8 @@ app's documented protocol (paths, authentication, status codes, batch limits, pa
 limits) and keeping state, so a test asserts what the remote list holds rather than which calls
 were made. Faults are queued on the server: `fail()` answers the next matching calls with an error
 (a 429 with `Retry-After`, a 5xx, ...), `stall()` answers them only after a delay, for timeouts.
+A fake may also refuse more than `concurrency_limit` calls in flight at once (`max_in_flight` is
+the most it saw) and answer every call after `latency` seconds, so concurrency can be observed.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ class Call:
 
 
 class FakeServer:
+    concurrency_limit: int | None = None
+    concurrency_detail = "Too many calls at once."
+
     def __init__(self):
+        self.latency = 0.0
+        self.in_flight = self.max_in_flight = 0
         self.lock = threading.RLock()
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
@@ -127,6 +134,19 @@ class FakeServer:
         body = request.get_json(silent=True) if request.content_length else None
         with self.lock:
             self.calls.append(Call(request.method, path, body, dict(request.headers), time.monotonic()))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            crowded = self.concurrency_limit is not None and self.in_flight > self.concurrency_limit
+        try:
+            if crowded:
+                return self.error(429, self.concurrency_detail)
+            time.sleep(self.latency)
+            return self._handle(request, path, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _handle(self, request: Request, path: str, body) -> Response:
         fault = self._take_fault(path)
         if fault and fault.delay:
             time.sleep(fault.delay)

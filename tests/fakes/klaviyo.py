@@ -87,7 +87,7 @@ class FakeKlaviyo(FakeServer):
                     "source": {"pointer": "/data/"},
                 }
             ]
-        }  # noqa: E501
+        }
         return json_response(body, status, headers, JSONAPI)
 
     def _ok(self, data, status: int = 200, links: dict | None = None) -> Response:
@@ -117,13 +117,13 @@ class FakeKlaviyo(FakeServer):
             "created": lst["created"],
             "updated": lst["updated"],
             "opt_in_process": "single_opt_in",
-        }  # noqa: E501
+        }
         return {
             "type": "list",
             "id": list_id,
             "attributes": attributes,
             "links": {"self": f"{request.host_url}api/lists/{list_id}/"},
-        }  # noqa: E501
+        }
 
     def _profile(self, request: Request, pid: str, **extra) -> dict:
         attributes = {k: self.profiles[pid].get(k) for k in PROFILE_FIELDS} | extra
@@ -132,7 +132,7 @@ class FakeKlaviyo(FakeServer):
             "id": pid,
             "attributes": attributes,
             "links": {"self": f"{request.host_url}api/profiles/{pid}/"},
-        }  # noqa: E501
+        }
 
     def accounts(self, request, body):
         contact = {
@@ -141,7 +141,7 @@ class FakeKlaviyo(FakeServer):
             "website_url": "https://example.com",
             "organization_name": "Corner Café",
             "street_address": {"address1": "1 Main St", "city": "Springfield", "country": "US", "zip": "12345"},
-        }  # noqa: E501
+        }
         attributes = {
             "test_account": True,
             "contact_information": contact,
@@ -150,7 +150,7 @@ class FakeKlaviyo(FakeServer):
             "preferred_currency": "USD",
             "public_api_key": "AbC123",
             "locale": "en-US",
-        }  # noqa: E501
+        }
         return self._ok(
             [
                 {
@@ -160,7 +160,7 @@ class FakeKlaviyo(FakeServer):
                     "links": {"self": f"{request.host_url}api/accounts/AbC123/"},
                 }
             ]
-        )  # noqa: E501
+        )
 
     def lists_(self, request, body):
         if request.method == "GET":
@@ -237,7 +237,7 @@ class FakeKlaviyo(FakeServer):
             "total": len(profiles),
             "polls": 0,
             "created": _now(),
-        }  # noqa: E501
+        }
         return self._ok(self._job(request, job_id), 202)
 
     def _upsert(self, profile: dict) -> str | None:
@@ -285,7 +285,7 @@ class FakeKlaviyo(FakeServer):
             "id": job_id,
             "attributes": attributes,
             "links": {"self": f"{request.host_url}api/profile-bulk-import-jobs/{job_id}/"},
-        }  # noqa: E501
+        }
 
     def job(self, request, body, job_id):
         if job_id not in self.jobs:
