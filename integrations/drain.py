@@ -74,8 +74,8 @@ def _drain_locked(sync: GroupSync, provider: Provider, steps: int) -> Outcome:
         _backfill(sync, provider)
     if sync.remote_id and sync.remote_name != sync.group.name:
         provider.delivery_key = f"sync{sync.pk}:rename:{sync.group.name}"
-        provider.rename_list(sync.remote_id, sync.group.name)
-        GroupSync.objects.filter(pk=sync.pk).update(remote_name=sync.group.name)
+        sync.remote_id = provider.rename_list(sync.remote_id, sync.group.name) or sync.remote_id
+        GroupSync.objects.filter(pk=sync.pk).update(remote_id=sync.remote_id, remote_name=sync.group.name)
         sync.remote_name = sync.group.name
     for _ in range(steps):
         if not _step(sync, provider):

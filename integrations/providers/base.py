@@ -123,7 +123,9 @@ class Provider:
         else a new one named `name`."""
         raise NotImplementedError
 
-    def rename_list(self, remote_id: str, name: str) -> None:
+    def rename_list(self, remote_id: str, name: str) -> str | None:
+        """Rename the list or tag. Returns its new remote id when the app knows it by its name (a POS
+        tag is its text), which the service then keeps; None when the id stays the same."""
         raise NotImplementedError
 
     def delete_list(self, remote_id: str) -> None:
