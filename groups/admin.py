@@ -264,13 +264,16 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             "can_delete": self.has_delete_permission(request, group),
             "can_view_customers": request.user.has_perm("customers.view_customer"),
         }
-        if tab == "members":
-            context.update(admin_tabs.members_context(group, request.GET))
-        elif tab == "history":
-            context.update(admin_tabs.history_context(group, request.GET))
-        else:
-            context.update(admin_tabs.settings_context(group))
+        context.update(self.tab_context(request, group, tab))
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})
+
+    def tab_context(self, request, group: CustomerGroup, tab: str) -> dict:
+        """The open tab's context; apps that extend the group page (sync, automations) add to it."""
+        if tab == "members":
+            return admin_tabs.members_context(group, request.GET)
+        if tab == "history":
+            return admin_tabs.history_context(group, request.GET)
+        return admin_tabs.settings_context(group)
 
     def response_change(self, request, obj):
         response = super().response_change(request, obj)

@@ -123,7 +123,8 @@ class CustomerGroupForm(forms.ModelForm):
                   "activate_at", "deactivate_at", "tags", "sync_enabled"]  # fmt: skip
         widgets = {"rules": RuleBuilderWidget, "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
         help_texts = {
-            "sync_enabled": "No connected apps yet: when sync arrives, this sends the group to them as a list or tag.",
+            "sync_enabled": "Sends the group to the apps chosen under “Sync to other apps” below, as a list or tag; "
+            "unticked, every sync of the group is held.",
             "time_zone": "An IANA name such as Europe/Paris; empty uses the site's time zone.",
             "activate_at": "Activate the group at this time (an inactive group holds no members).",
             "deactivate_at": "Deactivate the group at this time; it then lets go of every member.",
