@@ -11,20 +11,20 @@ from groups.api import (
     CustomerExportView,
     CustomerViewSetWithGroups,
     GroupExportView,
-    GroupHistoryViewSet,
     GroupMembersViewSet,
     GroupRunsViewSet,
-    GroupViewSet,
 )
+from integrations.api import ConnectionViewSet, GroupHistoryWithSyncViewSet, GroupWithSyncViewSet
 
 router = DefaultRouter()
 router.register("customers", CustomerViewSetWithGroups)
 router.register("accounts", AccountViewSet)
 router.register("events", EventViewSet, basename="event")
 router.register("attributes", AttributeDefinitionViewSet)
-router.register("groups", GroupViewSet)
+router.register("connections", ConnectionViewSet)
+router.register("groups", GroupWithSyncViewSet)
 router.register(r"groups/(?P<group_pk>[0-9]+)/members", GroupMembersViewSet, basename="group-members")
-router.register(r"groups/(?P<group_pk>[0-9]+)/history", GroupHistoryViewSet, basename="group-history")
+router.register(r"groups/(?P<group_pk>[0-9]+)/history", GroupHistoryWithSyncViewSet, basename="group-history")
 router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename="group-runs")
 
 urlpatterns = [
