@@ -28,11 +28,20 @@ def boxed(lines: list[str]) -> str:
     return "\n".join([edge, *(f"| {line.ljust(width)} |" for line in lines), edge])
 
 
-def prepare_database() -> None:
+def receiver_port(port: int) -> int:
+    """The demo webhook receiver's port: DEMO_RECEIVER_PORT, else the one after the web port."""
+    value = os.environ.get("DEMO_RECEIVER_PORT", "").strip() or str(port + 1)
+    if not value.isdigit():
+        sys.exit(f"DEMO_RECEIVER_PORT={value!r} is not a port number.")
+    return int(value)
+
+
+def prepare_database(port: int) -> None:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=1)
     call_command("seed_demo", if_empty=True)
+    call_command("seed_demo_sync", port=receiver_port(port))
 
 
 def manage_py() -> str:
@@ -74,6 +83,8 @@ def processes(port: int) -> dict[str, str]:
         "worker": f"exec {python} -m celery -A config worker --concurrency 2 --loglevel INFO",
         "beat": f"exec {python} -m celery -A config beat --loglevel INFO --pidfile= "
         "--scheduler django_celery_beat.schedulers:DatabaseScheduler",
+        # The demo's webhook connection delivers here; Received webhooks in the back office shows what came.
+        "receiver": f"exec {python} manage.py webhook_receiver --port {receiver_port(port)}",
     }
 
 
@@ -140,7 +151,7 @@ def main() -> int:
         from django.conf import settings
         from django.core.management import call_command
 
-        prepare_database()
+        prepare_database(int(port))
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
         notes = ensure_admin_user()

@@ -23,7 +23,7 @@ from groups.admin import CustomerGroupAdmin
 from groups.models import CustomerGroup
 
 from . import services, status
-from .models import Connection, GroupSync
+from .models import Connection, GroupSync, ReceivedWebhook
 from .providers.base import cleaned, kinds, provider_class
 from .providers.webhook import new_secret
 
@@ -300,3 +300,28 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
 
 admin.site.unregister(CustomerGroup)
 admin.site.register(CustomerGroup, SyncingGroupAdmin)
+
+
+@admin.register(ReceivedWebhook)
+class ReceivedWebhookAdmin(admin.ModelAdmin):
+    """What the demo webhook receiver took: each delivery once, with how often it came again."""
+
+    list_display = ["received_at", "event", "list_id", "members", "repeats"]
+    list_filter = ["event"]
+    readonly_fields = ["msg_id", "event", "received_at", "repeats", "payload"]
+
+    @admin.display(description="List")
+    def list_id(self, delivery: ReceivedWebhook) -> str:
+        return str(delivery.payload.get("data", {}).get("list_id", ""))
+
+    @admin.display(description="Members")
+    def members(self, delivery: ReceivedWebhook) -> str:
+        people = delivery.payload.get("data", {}).get("members", [])
+        shown = ", ".join(m.get("email") or str(m.get("customer_id")) for m in people[:5])
+        return f"{len(people)}: {shown}{'…' if len(people) > 5 else ''}" if people else ""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -144,3 +144,20 @@ class RemoteContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} is {self.remote_id} at connection {self.connection_id}"
+
+
+class ReceivedWebhook(models.Model):
+    """A delivery taken by the demo receiver (`manage.py webhook_receiver`, started by `make run`)."""
+
+    msg_id = models.CharField(max_length=255, unique=True)
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    repeats = models.PositiveIntegerField(default=0, help_text="Times the same delivery came again (dropped).")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "received webhook (demo receiver)"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.msg_id}"

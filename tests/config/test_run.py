@@ -31,7 +31,8 @@ def test_an_existing_superuser_means_no_new_administrator(django_user_model):
 
 def test_web_worker_and_beat_run_as_described():
     commands = run.processes(8123)
-    assert set(commands) == {"web", "worker", "beat"}
+    assert set(commands) == {"web", "worker", "beat", "receiver"}
+    assert "webhook_receiver --port 8124" in commands["receiver"]
     assert "runserver 127.0.0.1:8123" in commands["web"]
     assert "worker --concurrency 2" in commands["worker"]
     assert "django_celery_beat.schedulers:DatabaseScheduler" in commands["beat"]

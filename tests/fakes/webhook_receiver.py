@@ -33,6 +33,7 @@ class WebhookReceiver:
         # Scripted answers for the next requests: ("fail", 500), ("slow", seconds), ("rate", retry_after),
         # ("gone", 410). When empty, deliveries succeed.
         self.faults: deque[tuple[str, float]] = deque()
+        self.delay = 0.0  # seconds each delivery takes, to catch a sender mid-batch
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -59,6 +60,7 @@ class WebhookReceiver:
         return [(d["type"], m["customer_id"]) for d in self.applied for m in d["data"].get("members", [])]
 
     def _receive(self, headers: dict, body: bytes) -> tuple[int, dict]:
+        time.sleep(self.delay)
         with self._lock:
             self.requests += 1
             fault = self.faults.popleft() if self.faults else None
