@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import queue
 import random
 import sys
@@ -89,7 +90,7 @@ def export(members: int) -> dict:
     }
 
 
-def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
+def ingest(events: int, batch: int, customers: int, clients: int = 1, seed: int = 3) -> dict:
     """POST /api/events/batch/ through the API client: token auth, JSON, validation, write, evaluation.
 
     `clients` post at the same time, each in its own process with its own database connection, as
@@ -111,7 +112,7 @@ def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
     user.is_superuser = True
     user.save()
     token = Token.objects.get_or_create(user=user)[0].key
-    rng = random.Random(3)
+    rng = random.Random(seed)
     now = timezone.now()
     names = ["purchase", "check_in", "check_in", "sign_up"]
     categories = ["Coffee", "Chinese tea", "Pastry", "Beans"]
@@ -175,6 +176,109 @@ def ingest(events: int, batch: int, customers: int, clients: int = 1) -> dict:
         "batch_max_ms": round(times[-1] * 1000, 1),
         "membership_changes": MembershipChange.objects.count() - changes_before,
     }
+
+
+def sync(events: int, batch: int, customers: int, clients: int, synced_groups: int) -> dict:
+    """Ingest with `synced_groups` of the groups synced to a fake Klaviyo on 127.0.0.1, against ingest
+    without sync measured just before, and the time from each change to its batch accepted by the app.
+
+    Real Celery worker processes drain, through a broker in files that the clients share; the
+    backfill before the measured ingest is setup.
+    """
+    import statistics
+    import subprocess
+    import tempfile
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from config.celery import app
+    from groups.models import CustomerGroup, Membership, MembershipChange
+    from integrations import services, status
+    from integrations.models import Connection, GroupSync
+    from tests.fakes.klaviyo import FakeKlaviyo
+
+    baseline = ingest(events, batch, customers, clients, seed=11)
+    with tempfile.TemporaryDirectory() as var_dir, FakeKlaviyo() as klaviyo:
+        folders = {name: Path(var_dir) / "broker" / name for name in ("queue", "processed", "control")}
+        for folder in folders.values():
+            folder.mkdir(parents=True)
+        app.conf.update(broker_url="filesystem://", broker_transport_options={
+            "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+            "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"]),
+            "store_processed": False})  # fmt: skip
+        db = connection.settings_dict
+        url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        env = {**os.environ, "DATABASE_URL": url, "VAR_DIR": var_dir}
+        env.pop("CELERY_BROKER_URL", None)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+            env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            Connection.objects.filter(kind="klaviyo").delete()
+            klaviyo_connection = Connection.objects.create(
+                kind="klaviyo",
+                name="Bench Klaviyo",
+                settings={"base_url": klaviyo.url},
+                credentials={"api_key": "pk_test_fake"},
+            )
+            groups = list(CustomerGroup.objects.filter(kind="dynamic", is_active=True).order_by("pk")[:synced_groups])
+            syncs = [services.turn_on(group, klaviyo_connection) for group in groups]
+
+            def drained() -> bool:
+                states = set(GroupSync.objects.filter(pk__in=[s.pk for s in syncs]).values_list("state", flat=True))
+                if states != {GroupSync.State.IN_SYNC}:
+                    if GroupSync.State.FAILING in states:
+                        raise RuntimeError(
+                            "a sync failed: "
+                            + "; ".join(GroupSync.objects.filter(state="failing").values_list("last_error", flat=True))
+                        )
+                    return False
+                return all(status.lag(s)[0] == 0 for s in GroupSync.objects.filter(pk__in=[s.pk for s in syncs]))
+
+            _wait(drained, 600, "the backfill")
+            bench_data.settle()
+            first_change = MembershipChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            with_sync = ingest(events, batch, customers, clients, seed=12)
+            ingest_done = time.perf_counter()
+            _wait(drained, 900, "the changes to reach the fake Klaviyo")
+            drain_s = time.perf_counter() - ingest_done
+        finally:
+            worker.terminate()
+            worker.wait(60)
+        delays = []
+        for sync_row in GroupSync.objects.filter(pk__in=[s.pk for s in syncs]):
+            changes = list(MembershipChange.objects.filter(group_id=sync_row.group_id, id__gt=first_change))
+            sent = status.batch_times(sync_row, changes)
+            delays += [(sent[c.id] - c.changed_at).total_seconds() for c in changes if c.id in sent]
+        equal = sum(
+            klaviyo.members(s.remote_id) == set(Membership.objects.filter(group_id=s.group_id)
+                                                 .values_list("customer__email", flat=True))
+            for s in GroupSync.objects.filter(pk__in=[s.pk for s in syncs])
+        )  # fmt: skip
+    delays.sort()
+    return {
+        "synced_groups": len(syncs),
+        "ingest_without_sync_events_per_s": baseline["events_per_s"],
+        "ingest_with_sync_events_per_s": with_sync["events_per_s"],
+        "ingest_ratio": round(with_sync["events_per_s"] / baseline["events_per_s"], 3),
+        "changes_synced": len(delays),
+        "change_to_remote_p50_s": round(statistics.median(delays), 2) if delays else None,
+        "change_to_remote_p95_s": round(delays[int(len(delays) * 0.95)], 2) if delays else None,
+        "drained_after_ingest_s": round(drain_s, 1),
+        "remote_lists_equal_to_groups": equal,
+        "klaviyo_calls": len(klaviyo.calls),
+        "at": timezone.now().isoformat(timespec="seconds"),
+    }
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.2)
 
 
 def import_file(rows: int, existing: int) -> tuple[bytes, list[str]]:
@@ -253,7 +357,7 @@ def import_customers(rows: int, existing: int) -> dict:
     }
 
 
-SECTIONS = ("export", "ingest", "import")
+SECTIONS = ("export", "ingest", "sync", "import")
 
 
 def run(
@@ -265,6 +369,7 @@ def run(
     events_per_customer: int = 2,
     only: tuple[str, ...] = SECTIONS,
     clients: int = 1,
+    synced_groups: int = 50,
 ) -> dict:
     from django.utils import timezone
 
@@ -295,6 +400,11 @@ def run(
         results["ingest"] = ingest(events, batch, members, clients)
         print(f"    {results['ingest']}", flush=True)
 
+    if "sync" in only:
+        print(f"(s) ingest with {synced_groups} of the {groups} groups synced to a fake Klaviyo ...", flush=True)
+        results["sync"] = sync(events, batch, members, clients, synced_groups)
+        print(f"    {results['sync']}", flush=True)
+
     if "import" in only:
         print(f"(c) import of {import_rows:,} customers with {groups} groups ...", flush=True)
         results["import"] = import_customers(import_rows, members)
@@ -318,6 +428,13 @@ def _print(results: dict) -> None:
         rows.append((f"(b) ingest, {i['clients']} x batches of {i['batch']}", f"{i['events_per_s']:,} events/s",
                      f"{i['events']:,} events in {i['seconds']} s; batch p50 {i['batch_p50_ms']} ms "
                      "(target >= 5,000/s)"))  # fmt: skip
+    if "sync" in results:
+        y = results["sync"]
+        rows.append((f"(s) ingest, {y['synced_groups']} groups synced", f"ratio {y['ingest_ratio']}",
+                     f"{y['ingest_with_sync_events_per_s']:,} vs {y['ingest_without_sync_events_per_s']:,} events/s "
+                     f"without sync (target >= 0.9); change to Klaviyo p50 {y['change_to_remote_p50_s']} s, "
+                     f"p95 {y['change_to_remote_p95_s']} s; {y['remote_lists_equal_to_groups']} lists "
+                     "equal"))  # fmt: skip
     if "import" in results:
         m = results["import"]
         rows.append((f"(c) import, {m['rows']:,} rows", f"{m['seconds']} s",
@@ -335,9 +452,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=1, help="Clients posting event batches at the same time.")
     parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--synced-groups", type=int, default=50, help="Groups synced to a fake Klaviyo (sync).")
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--events-per-customer", type=int, default=2)
-    parser.add_argument("--only", default=",".join(SECTIONS), help="Comma-separated: export, ingest, import.")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="Comma-separated: export, ingest, sync, import.")
     parser.add_argument("--database-suffix", default="bench")
     parser.add_argument("--json", default=str(RESULTS / "io.json"))
     args = parser.parse_args(argv)
@@ -346,7 +464,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--only takes {', '.join(SECTIONS)}")
     _setup(args.database_suffix)
     results = run(args.members, args.events, args.batch, args.groups, args.import_rows, args.events_per_customer,
-                  only, args.clients)  # fmt: skip
+                  only, args.clients, args.synced_groups)  # fmt: skip
     _print(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

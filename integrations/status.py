@@ -50,7 +50,7 @@ def deliveries(syncs: Sequence[GroupSync], changes: Sequence) -> dict[int, list[
     for sync in syncs:
         position = sync.feed_position
         handled = [c for c in changes if position and c.xact_id is not None and passed(position, c.xact_id, c.id)]
-        sent_at = _batch_times(sync, handled)
+        sent_at = batch_times(sync, handled)
         first_sync = SyncBatch.objects.filter(sync=sync, kind=SyncBatch.Kind.BACKFILL).order_by("sent_at").first()
         skips = dict(SyncSkip.objects.filter(sync=sync, customer_id__in={c.customer_id for c in changes})
                      .values_list("customer_id", "reason"))  # fmt: skip
@@ -77,7 +77,7 @@ def _delivery(sync, change, handled: bool, sent_at: dict, first_sync, skips: dic
     return Delivery("pending", detail=sync.last_error and f"retrying: {sync.last_error}")
 
 
-def _batch_times(sync: GroupSync, changes: Sequence) -> dict[int, datetime]:
+def batch_times(sync: GroupSync, changes: Sequence) -> dict[int, datetime]:
     """When the feed batch that carried each change was sent (the first batch ending after it)."""
     if not changes:
         return {}
