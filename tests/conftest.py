@@ -26,3 +26,12 @@ def fake_mailchimp():
 
     with FakeMailchimp() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_lightspeed():
+    """A fake Lightspeed Retail (R-Series) on 127.0.0.1 (tests/fakes/lightspeed.py)."""
+    from tests.fakes.lightspeed import FakeLightspeed
+
+    with FakeLightspeed() as fake:
+        yield fake

@@ -15,7 +15,7 @@ import httpx
 
 from .base import ProviderError
 
-INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting in place
+INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting in place, unless the caller says otherwise
 INLINE_RETRIES = 2
 
 
@@ -42,11 +42,14 @@ def send(
     app: str,
     message: Callable[[httpx.Response], str],
     ok: tuple[int, ...] = (),
+    max_wait: float = INLINE_WAIT,
+    on_response: Callable[[httpx.Response], None] | None = None,
     **kwargs,
 ) -> httpx.Response:
     """Make the call; a success (2xx, or a status in `ok`) is returned, anything else raised.
 
-    `message` pulls the app's own explanation out of an error response.
+    `message` pulls the app's own explanation out of an error response; `on_response` sees every
+    answer, a refused one too (Lightspeed reads its rate-limit headers there).
     """
     for attempt in range(INLINE_RETRIES + 1):
         try:
@@ -55,10 +58,12 @@ def send(
             raise ProviderError(f"{app} did not answer in time.", permanent=False) from None
         except httpx.TransportError as error:
             raise ProviderError(f"Could not reach {app}: {error}.", permanent=False) from None
+        if on_response:
+            on_response(response)
         if response.is_success or response.status_code in ok:
             return response
         wait = retry_after(response)
-        if response.status_code == 429 and wait is not None and wait <= INLINE_WAIT and attempt < INLINE_RETRIES:
+        if response.status_code == 429 and wait is not None and wait <= max_wait and attempt < INLINE_RETRIES:
             time.sleep(wait)
             continue
         break
