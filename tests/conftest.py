@@ -35,3 +35,12 @@ def fake_lightspeed():
 
     with FakeLightspeed() as fake:
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """API throttle counts live in the cache; each test starts with full allowances."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
