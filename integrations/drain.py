@@ -28,7 +28,7 @@ from groups.models import Membership, MembershipChange
 
 from . import services
 from .models import Connection, GroupSync, RemoteContact, SyncBatch, SyncSkip
-from .providers.base import Contact, Provider
+from .providers.base import Contact, Provider, RemoteMember
 
 READ_LIMIT = 5000  # changes read per step
 STEPS_PER_TASK = 20  # then the task queues itself again, so other syncs get their turn
@@ -322,7 +322,7 @@ def _repair(sync: GroupSync, provider: Provider, remote: list, remove_remote_onl
         Customer.objects.filter(email__in=list(emails)).values_list("email", "pk")
     ) if emails else {}  # fmt: skip
     by_email = {email.lower(): pk for email, pk in by_email.items()}
-    on_remote: dict[int, object] = {}
+    on_remote: dict[int, RemoteMember] = {}
     unknown = []
     for member in remote:
         cid = by_remote_id.get(member.remote_id) or by_email.get(member.email.lower())
@@ -341,9 +341,10 @@ def _repair(sync: GroupSync, provider: Provider, remote: list, remove_remote_onl
     to_add = [c for c in wanted if c.customer_id not in on_remote]
     stale = [cid for cid in on_remote if cid not in wanted_ids and cid in ever]
     by_hand = [cid for cid in on_remote if cid not in wanted_ids and cid not in ever]
-    to_remove = removal_contacts(sync, stale)
+    # Removed by the id the app just listed them under, which is the one it knows.
+    to_remove = [Contact(cid, email=on_remote[cid].email, remote_id=on_remote[cid].remote_id) for cid in stale]
     remote_only = [Contact(0, email=m.email, remote_id=m.remote_id) for m in unknown]
-    remote_only += removal_contacts(sync, by_hand)
+    remote_only += [Contact(cid, email=on_remote[cid].email, remote_id=on_remote[cid].remote_id) for cid in by_hand]
     if remove_remote_only:
         to_remove += remote_only
     stamp = timezone.now().isoformat()
