@@ -24,6 +24,9 @@ class SyncSerializer(serializers.Serializer):
     pending_changes = serializers.IntegerField(help_text="Changes committed but not yet sent.")
     lag_seconds = serializers.FloatField(help_text="Age of the oldest change not yet sent.")
     backfill_remaining = serializers.IntegerField(help_text="Members still to send in the first sync.")
+    estimated_seconds_left = serializers.FloatField(
+        allow_null=True, help_text="For apps with a slow published pace (Lightspeed): time to send what remains."
+    )
     last_synced_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
     last_error_at = serializers.DateTimeField(allow_null=True)

@@ -125,7 +125,26 @@ def summary(sync: GroupSync) -> dict:
         "last_reconcile_at": sync.last_reconcile_at,
         "last_reconcile": sync.last_reconcile,
         "can_reconcile": can_reconcile(sync.connection.kind),
+        "estimated_seconds_left": (left := estimate(sync.connection.kind, backfill_left + waiting)),
+        "estimated_left": duration(left),
     }
+
+
+def estimate(kind: str, contacts: int) -> float | None:
+    """How long sending this many more contacts takes, for apps that publish a slow, steady pace."""
+    try:
+        pace = provider_class(kind).limits.contacts_per_second
+    except ValueError:
+        return None
+    return round(contacts / pace) if pace and contacts else None
+
+
+def duration(seconds: float | None) -> str:
+    """An estimate as staff read it: "about 2 h 5 min"."""
+    if not seconds:
+        return ""
+    minutes = max(1, round(seconds / 60))
+    return f"about {minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"about {minutes} min"
 
 
 def can_reconcile(kind: str) -> bool:

@@ -7,9 +7,11 @@ import re
 import pytest
 from django.urls import reverse
 
+from groups import feed
 from groups import services as groups
 from integrations import drain
 from integrations.models import Connection, GroupSync
+from integrations.providers.base import provider_class
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,3 +93,17 @@ def test_settings_tab_turns_sync_on_and_history_shows_each_app(admin_client, rec
     admin_client.post(reverse("admin:groups_customergroup_sync_change", args=[group.pk, sync.pk, "pause"]))
     sync.refresh_from_db()
     assert sync.state == GroupSync.State.PAUSED
+
+
+def test_a_long_sync_shows_progress_and_an_estimate_at_the_apps_pace(admin_client, group, people):
+    lightspeed = Connection.objects.create(kind="lightspeed", name="Till", settings={}, credentials={})
+    groups.add_members(group, [p.pk for p in people])
+    # Four of the ten members sent so far, and no change waiting after the backfill's position.
+    GroupSync.objects.create(group=group, connection=lightspeed, state=GroupSync.State.BACKFILLING,
+                             position=str(feed.head()), backfill_members=[p.pk for p in people],
+                             backfill_sent=4)  # fmt: skip
+    page = admin_client.get(reverse("admin:groups_customergroup_change", args=[group.pk]) + "?tab=settings")
+    text = page.content.decode()
+    pace = provider_class("lightspeed").limits.contacts_per_second
+    assert "6 members still to send" in text
+    assert f"about {max(1, round(6 / pace / 60))} min left" in text
