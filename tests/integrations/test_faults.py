@@ -156,3 +156,35 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(recei
     added = Counter(c for event, c in receiver.member_changes() if event == "group.members_added")
     assert set(added) == members(group) and max(added.values()) == 1
     assert history_statuses(sync) == Counter({"synced": 5500})
+
+
+def test_klaviyo_failing_stalling_and_rate_limiting_mid_sync_ends_equal_with_each_profile_once(group, worker):
+    from integrations.models import Connection
+    from tests.fakes.klaviyo import FakeKlaviyo
+
+    with FakeKlaviyo() as klaviyo:
+        connection = Connection.objects.create(
+            kind="klaviyo", name="Klaviyo", credentials={"api_key": "pk_test_fake"},
+            settings={"base_url": klaviyo.url, "timeout": 1.0},
+        )  # fmt: skip
+        groups.add_members(group, many_customers(2500))
+        # Mid-backfill: an import job refused with a 503, a list call answered after the client
+        # gave up (but applied), and a 429 with Retry-After.
+        klaviyo.fail(503, path="profile-bulk-import-jobs$", times=1)
+        klaviyo.stall(2.0, path="relationships", times=1)
+        klaviyo.fail(429, path="relationships", retry_after=1, times=2)
+        sync = services.turn_on(group, connection)
+        later = many_customers(800, start=5000)
+        groups.add_members(group, later)
+        groups.remove_members(group, later[:100])
+
+        def equal() -> bool:
+            sync.refresh_from_db()
+            emails = set(Membership.objects.filter(group=group).values_list("customer__email", flat=True))
+            return bool(sync.remote_id) and klaviyo.members(sync.remote_id) == emails and status.lag(sync)[0] == 0
+
+        wait_until(equal, timeout=90, what="the Klaviyo list to equal the group")
+        assert klaviyo.faults == []  # every fault was met
+        emails = Counter(p.get("email") for p in klaviyo.profiles.values())
+        assert max(emails.values()) == 1  # a retried batch updated the profiles it had made, made none twice
+        assert history_statuses(sync) == Counter({"synced": 3400})
