@@ -108,6 +108,11 @@ def stream_csv(source: CustomerGroup | QuerySet, columns: Sequence[str], *, bom:
     """The CSV as chunks of about CHUNK_BYTES: header first, then the rows as PostgreSQL writes them."""
     sql, params = export_sql(source, columns)
     yield (BOM if bom else b"") + header_line(columns)
+    yield from copy_csv(sql, params)
+
+
+def copy_csv(sql: str, params: Sequence) -> Iterator[bytes]:
+    """The rows of a SELECT as CSV, written by PostgreSQL, in chunks of about CHUNK_BYTES."""
     with connection.cursor() as cursor:
         # Parameters are merged client-side by psycopg: COPY does not accept bound parameters.
         statement = cursor.mogrify(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from groups.admin import CustomerGroupAdmin
 from groups.models import CustomerGroup
 
-from . import services, status
+from . import marsello, services, status
 from .models import Connection, GroupSync, ReceivedWebhook
 from .providers.base import cleaned, kinds, provider_class
 from .providers.webhook import new_secret
@@ -234,7 +234,8 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
         elif tab == "settings":
             syncs = list(GroupSync.objects.filter(group=group).select_related("connection"))
             used = {s.connection_id for s in syncs if s.state != GroupSync.State.OFF}
-            context["settings_panels"] = ["admin/integrations/group_sync_panel.html"]
+            context["settings_panels"] = ["admin/integrations/group_sync_panel.html",
+                                          "admin/integrations/marsello_panel.html"]  # fmt: skip
             context["group_syncs"] = [{"sync": s, **status.summary(s)} for s in syncs if s.state != GroupSync.State.OFF]
             context["connections_to_add"] = Connection.objects.exclude(pk__in=used).exclude(
                 status=Connection.Status.DISABLED)  # fmt: skip
@@ -245,6 +246,8 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
             return self.admin_site.admin_view(require_POST(function))
 
         return [
+            path("<path:object_id>/marsello.csv", self.admin_site.admin_view(self.marsello_csv),
+                 name="groups_customergroup_marsello_csv"),
             path("<path:object_id>/sync/on/", view(self.sync_on), name="groups_customergroup_sync_on"),
             path("<path:object_id>/sync/<int:sync_id>/<str:verb>/", view(self.sync_change),
                  name="groups_customergroup_sync_change"),
@@ -260,6 +263,14 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
 
     def _settings(self, group: CustomerGroup) -> HttpResponseRedirect:
         return redirect(reverse("admin:groups_customergroup_change", args=[group.pk]) + "?tab=settings")
+
+    def marsello_csv(self, request, object_id):
+        group = self.get_object(request, unquote(object_id))
+        if group is None:
+            raise Http404("No such group.")
+        if not self.has_view_permission(request, group):
+            raise PermissionDenied
+        return marsello.tag_csv_response(group)
 
     def sync_on(self, request, object_id):
         group = self._group(request, object_id)
