@@ -104,14 +104,14 @@ def run(customers: int, groups: int, naive_customers: int, writes: int, repeat: 
         select_times.append(ms)
         ms, outcome = _timed(full_refresh)
         refresh_0_times.append(ms)
-        assert outcome.total_added == outcome.total_removed == 0
+        assert outcome.added.total() == outcome.removed.total() == 0
     for _ in range(repeat):
         changed = _churn(target, members, fraction=0.10)
         # The SELECT runs on the same changed data first, so both pay for the rows the churn rewrote.
         select_churn_times.append(_timed(bare_select)[0])
         ms, outcome = _timed(full_refresh)
         refresh_10_times.append(ms)
-        assert outcome.total_added + outcome.total_removed == changed, (outcome.total_added, outcome.total_removed)
+        assert outcome.added.total() + outcome.removed.total() == changed, (outcome.added, outcome.removed)
     select_ms = statistics.median(select_times)
     refresh_0_ms = statistics.median(refresh_0_times)
     select_churn_ms = statistics.median(select_churn_times)

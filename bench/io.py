@@ -342,7 +342,7 @@ def import_customers(rows: int, existing: int) -> dict:
                 wrong_at_end AS ((SELECT id FROM at_end EXCEPT SELECT id FROM members)
                                  UNION ALL (SELECT id FROM members EXCEPT SELECT id FROM at_end))
                 SELECT count(*) FROM (SELECT id FROM wrong_at_start INTERSECT SELECT id FROM wrong_at_end) wrong
-                """,  # noqa: S608 - compiled rule SQL
+                """,
                 [imported, *start_params, *end_params, group.pk],
             )
             wrong += cursor.fetchone()[0]

@@ -95,9 +95,9 @@ if _database is None:
 # Django's own queries bind on the client and are never prepared; this lets the membership engine
 # prepare its event-path statement once per connection (see groups/engine.py).
 _database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
-# No JIT: PostgreSQL spends seconds compiling the wide statements the membership engine writes (a
-# condition per group; measured 46 s of a 50 s event-path statement over 200 groups) and JIT pays off
-# only for long analytic queries, which this application does not run.
+# No JIT: PostgreSQL spends most of a wide statement's time compiling it (the membership engine
+# writes a condition per group) and JIT pays off only for long analytic queries, which this
+# application does not run.
 _options = _database.setdefault("OPTIONS", {})
 _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DATABASES = {"default": _database}

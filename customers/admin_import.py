@@ -59,8 +59,11 @@ def upload(model_admin, request: HttpRequest) -> HttpResponse:
         if upload is None:
             messages.error(request, "Choose a CSV file to import.")
         elif upload.size > MAX_UPLOAD_BYTES:
-            messages.error(request, f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it "
-                                    "with the import_customers command instead.")  # fmt: skip
+            messages.error(
+                request,
+                f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it "
+                "with the import_customers command instead.",
+            )
         else:
             data = upload.read()
             try:
@@ -72,9 +75,12 @@ def upload(model_admin, request: HttpRequest) -> HttpResponse:
                 messages.error(request, "The file is empty: its first line must name the columns.")
             elif header:
                 job = CustomerImport.objects.create(
-                    created_by=request.user, file_name=upload.name[:255], data=data, header=header,
+                    created_by=request.user,
+                    file_name=upload.name[:255],
+                    data=data,
+                    header=header,
                     rows_total=max(data.count(b"\n") - 1 + (not data.endswith(b"\n")), 0),
-                )  # fmt: skip
+                )
                 return redirect("admin:customers_customer_import_mapping", job.pk)
     return TemplateResponse(request, TEMPLATE, _context(model_admin, request, step="upload"))
 
@@ -103,8 +109,16 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
         new = f"attributes.{_new_key(column, index)}"
         choices = targets if new in known else [*targets, (new, f"New attribute {new[len('attributes.') :]}")]
         chosen = request.POST.get(f"target_{index}", guessed.get(column, ""))
-        columns.append({"index": index, "name": column, "choices": choices, "chosen": chosen,
-                        "type": request.POST.get(f"type_{index}", "text"), "new": new not in known})  # fmt: skip
+        columns.append(
+            {
+                "index": index,
+                "name": column,
+                "choices": choices,
+                "chosen": chosen,
+                "type": request.POST.get(f"type_{index}", "text"),
+                "new": new not in known,
+            }
+        )
     if request.method == "POST":
         declared = dict(AttributeDefinition.objects.filter(entity="customer").values_list("key", "type"))
         chosen_map = []
@@ -121,10 +135,12 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
         else:
             return _start(request, job, chosen_map, skip_bad_rows=bool(request.POST.get("skip_bad_rows")))
     return TemplateResponse(
-        request, TEMPLATE,
-        _context(model_admin, request, step="mapping", job=job, columns=columns,
-                 types=AttributeDefinition.Type.choices),
-    )  # fmt: skip
+        request,
+        TEMPLATE,
+        _context(
+            model_admin, request, step="mapping", job=job, columns=columns, types=AttributeDefinition.Type.choices
+        ),
+    )
 
 
 def _start(request: HttpRequest, job: CustomerImport, chosen: list[ColumnMap], *, skip_bad_rows: bool):
@@ -148,7 +164,16 @@ def status(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
     running = job.status in (CustomerImport.Status.QUEUED, CustomerImport.Status.RUNNING)
     percent = min(100, int(100 * job.rows_read / job.rows_total)) if job.rows_total else 0
     return TemplateResponse(
-        request, TEMPLATE,
-        _context(model_admin, request, step="status", job=job, running=running, percent=percent,
-                 report=job.report, errors=job.report.get("errors", [])),
-    )  # fmt: skip
+        request,
+        TEMPLATE,
+        _context(
+            model_admin,
+            request,
+            step="status",
+            job=job,
+            running=running,
+            percent=percent,
+            report=job.report,
+            errors=job.report.get("errors", []),
+        ),
+    )

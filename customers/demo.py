@@ -202,9 +202,16 @@ class DemoData:
     def _account(self, account_id: int, external_id: str, name: str, kind: str, attributes: dict) -> None:
         created = self.now - timedelta(days=400)
         self.accounts.append(
-            {"id": account_id, "external_id": external_id, "name": name, "kind": kind,
-             "attributes": Jsonb(attributes), "created_at": created, "updated_at": self.now}
-        )  # fmt: skip
+            {
+                "id": account_id,
+                "external_id": external_id,
+                "name": name,
+                "kind": kind,
+                "attributes": Jsonb(attributes),
+                "created_at": created,
+                "updated_at": self.now,
+            }
+        )
 
     def _membership(self, customer_id: int, account_id: int, role: str) -> None:
         self.account_memberships.append(
@@ -238,8 +245,12 @@ class DemoData:
         category = _pick(rng, CATEGORY_WEIGHTS)
         products, (lowest, highest) = CATALOGUE[category]
         amount = Decimal(str(round(rng.uniform(lowest, highest) * price_factor, 2))).quantize(Decimal("0.01"))
-        properties = {"category": category, "product": rng.choice(products), "store": store,
-                      "quantity": rng.randint(1, 3)}  # fmt: skip
+        properties = {
+            "category": category,
+            "product": rng.choice(products),
+            "store": store,
+            "quantity": rng.randint(1, 3),
+        }
         # Some household purchases are made on the household's account.
         account_id = household_id if household_id and rng.random() < 0.3 else None
         self._event(customer, account_id, "purchase", occurred, amount, properties)
@@ -247,9 +258,16 @@ class DemoData:
     def _event(self, customer, account_id, name, occurred, amount, properties) -> None:
         occurred = min(occurred, self.now)  # a purchase minutes after a check-in just now
         self.events.append(
-            {"customer_id": customer["id"], "account_id": account_id, "name": name, "occurred_at": occurred,
-             "amount": amount, "properties": Jsonb(properties), "created_at": occurred}
-        )  # fmt: skip
+            {
+                "customer_id": customer["id"],
+                "account_id": account_id,
+                "name": name,
+                "occurred_at": occurred,
+                "amount": amount,
+                "properties": Jsonb(properties),
+                "created_at": occurred,
+            }
+        )
 
 
 def attribute_definitions() -> list[AttributeDefinition]:

@@ -36,8 +36,9 @@ def run(job_id: int) -> CustomerImport | None:
             cursor.execute("UPDATE customers_customerimport SET rows_read = %s WHERE id = %s", [rows, job_id])
 
     try:
-        report = import_customers(io.BytesIO(bytes(job.data)), mapping_of(job), skip_bad_rows=job.skip_bad_rows,
-                                  progress=progress)  # fmt: skip
+        report = import_customers(
+            io.BytesIO(bytes(job.data)), mapping_of(job), skip_bad_rows=job.skip_bad_rows, progress=progress
+        )
     except ImportInvalid as exc:
         _finish(job_id, CustomerImport.Status.FAILED, error=str(exc))
     except Exception as exc:

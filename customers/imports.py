@@ -87,8 +87,10 @@ class ImportReport:
 
     def summary(self) -> str:
         if not self.imported:
-            return (f"Nothing imported: {self.bad_rows} of {self.rows} rows have problems. Fix them, or choose to "
-                    "skip bad rows.")  # fmt: skip
+            return (
+                f"Nothing imported: {self.bad_rows} of {self.rows} rows have problems. Fix them, or choose to "
+                "skip bad rows."
+            )
         skipped = f", {self.bad_rows} bad rows skipped" if self.bad_rows else ""
         return f"Imported {self.rows - self.bad_rows} rows: {self.created} created, {self.updated} updated{skipped}."
 
@@ -211,8 +213,10 @@ def check_mapping(mapping: list[ColumnMap], header: list[str], types: dict[str, 
         key = item.attribute_key
         if key is None:
             if item.target not in FIELDS:
-                problems.append(f"{item.column!r} maps to unknown field {item.target!r}; fields: {', '.join(FIELDS)}, "
-                                "or attributes.<key>")  # fmt: skip
+                problems.append(
+                    f"{item.column!r} maps to unknown field {item.target!r}; fields: {', '.join(FIELDS)}, "
+                    "or attributes.<key>"
+                )
             if item.type:
                 problems.append(f"{item.column!r}: only a new attribute takes a type, not the field {item.target!r}")
             continue
@@ -220,11 +224,13 @@ def check_mapping(mapping: list[ColumnMap], header: list[str], types: dict[str, 
             problems.append(f"{item.column!r}: attribute keys are 1 to 100 letters, digits, _ or -, not {key!r}")
         elif item.type:
             if item.type not in ATTRIBUTE_TYPES:
-                problems.append(f"{item.column!r}: unknown attribute type {item.type!r}; "
-                                f"types: {', '.join(ATTRIBUTE_TYPES)}")  # fmt: skip
+                problems.append(
+                    f"{item.column!r}: unknown attribute type {item.type!r}; types: {', '.join(ATTRIBUTE_TYPES)}"
+                )
             elif key in types and types[key] != item.type:
-                problems.append(f"{item.column!r}: attribute {key!r} is already declared as {types[key]}, "
-                                f"not {item.type}")  # fmt: skip
+                problems.append(
+                    f"{item.column!r}: attribute {key!r} is already declared as {types[key]}, not {item.type}"
+                )
             elif key not in types:
                 new_types[key] = item.type
     for target in set(targets):
@@ -336,8 +342,13 @@ def _stage(reader: csv.DictReader, checker: _RowChecker, report: ImportReport, p
                         _note(report, error)
                     continue
                 attributes = values.get("attributes")
-                batch.append([line, *(values.get(name) for name in STAGE_COLUMNS[1:-1]),
-                              json.dumps(attributes) if attributes else None])  # fmt: skip
+                batch.append(
+                    [
+                        line,
+                        *(values.get(name) for name in STAGE_COLUMNS[1:-1]),
+                        json.dumps(attributes) if attributes else None,
+                    ]
+                )
                 if len(batch) >= BATCH_ROWS:
                     _copy(cursor, batch)
                     if progress is not None:
@@ -413,7 +424,7 @@ def _upsert() -> tuple[list[int], int, int]:
                 updated_at = statement_timestamp()
             FROM customer_import t WHERE c.id = t.customer_id
             RETURNING c.id
-            """  # noqa: S608 - column names are ours
+            """
         )
         updated = [row[0] for row in cursor.fetchall()]
         cursor.execute(
@@ -425,7 +436,7 @@ def _upsert() -> tuple[list[int], int, int]:
                    statement_timestamp(), statement_timestamp()
             FROM customer_import t WHERE t.customer_id IS NULL ORDER BY t.line
             RETURNING id
-            """  # noqa: S608 - column names are ours
+            """
         )
         created = [row[0] for row in cursor.fetchall()]
     return updated + created, len(created), len(updated)

@@ -101,7 +101,7 @@ def link_accounts(customer: Customer, accounts: Sequence[dict]) -> None:
         update_conflicts=True,
         unique_fields=["customer", "account"],
         update_fields=["role"],
-    )  # fmt: skip
+    )
 
 
 def identify_account(external_id: str, values: dict, *, attributes: dict | None = None) -> tuple[Account, bool]:
@@ -132,14 +132,14 @@ def resolve_customers(refs: Sequence[CustomerRef]) -> list[int | None]:
 def _customer_ids_by(column: str, values: set) -> dict:
     """{value: customer id} for the customers whose `column` is one of `values`.
 
-    One array parameter rather than Django's IN list of one parameter per value: for the 1,000
-    customers of an event batch, measured 8 ms against 17 ms.
+    One array parameter rather than Django's IN list of one parameter per value, which PostgreSQL
+    parses and binds faster for the thousand customers of an event batch.
     """
     if not values:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {column}, id FROM {Customer._meta.db_table} WHERE {column} = ANY(%s)",  # noqa: S608 - our names
+            f"SELECT {column}, id FROM {Customer._meta.db_table} WHERE {column} = ANY(%s)",
             [list(values)],
         )
         return dict(cursor.fetchall())

@@ -47,7 +47,7 @@ _TRUE_WORDS = {"true", "yes", "y", "1", "on"}
 _FALSE_WORDS = {"false", "no", "n", "0", "off"}
 
 
-def coerce_attribute_value(type: str, value: object) -> object:  # noqa: A002 - the catalogue's word
+def coerce_attribute_value(type: str, value: object) -> object:
     """The value to store for a declared attribute of this type; ValueError says why a value does not fit.
 
     Empty values (None, "") are stored as None. Dates are stored as 'YYYY-MM-DD', datetimes as ISO 8601 in

@@ -88,7 +88,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
                     "time_zone",
                 ]
             },
-        ),  # fmt: skip
+        ),
         ("Activation", {"fields": ["is_active", "activate_at", "deactivate_at"]}),
         ("Sync to other apps", {"fields": ["sync_enabled"]}),
     ]
@@ -129,8 +129,12 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         status = group.last_run_status
         if status in (CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING):
             # Failures stand out: red, with the error one hover away.
-            return format_html('{}<br><strong class="run-failed" title="{}">✖ {}</strong>', when, group.last_error,
-                               group.get_last_run_status_display())  # fmt: skip
+            return format_html(
+                '{}<br><strong class="run-failed" title="{}">✖ {}</strong>',
+                when,
+                group.last_error,
+                group.get_last_run_status_display(),
+            )
         if status == CustomerGroup.RunStatus.SUCCEEDED:
             return format_html('{}<br><span class="run-ok">✔ Succeeded</span>', when)
         return when
@@ -216,11 +220,16 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:groups_customergroup_changelist"))
         ids = [g.pk for g in groups]
         summary = [
-            {"group": g, "members": g.member_count, "history": MembershipChange.objects.filter(group=g).count(),
-             "runs": RefreshRun.objects.filter(group=g).count(), "scheduled": schedules.is_scheduled(g),
-             "dependants": [d.name for d in services.dependants_of(g) if d.pk not in ids]}
+            {
+                "group": g,
+                "members": g.member_count,
+                "history": MembershipChange.objects.filter(group=g).count(),
+                "runs": RefreshRun.objects.filter(group=g).count(),
+                "scheduled": schedules.is_scheduled(g),
+                "dependants": [d.name for d in services.dependants_of(g) if d.pk not in ids],
+            }
             for g in groups
-        ]  # fmt: skip
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Are you sure?",

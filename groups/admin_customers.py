@@ -65,8 +65,9 @@ class GroupAwareCustomerAdmin(CustomerAdmin):
                 )
             else:
                 changed = services.remove_members(group, ids, initiated_by=request.user)
-                self.message_user(request, f"{changed} customers removed from “{group}” ({len(ids) - changed} were "
-                                           "not in it).")  # fmt: skip
+                self.message_user(
+                    request, f"{changed} customers removed from “{group}” ({len(ids) - changed} were not in it)."
+                )
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -100,8 +101,9 @@ def group_explanations(customer_id: int) -> list[dict]:
         item = {"group": group, "added_at": membership.added_at, "why": None}
         if group.is_dynamic and group.rules:
             names = dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(group.rules)).values_list("pk", "name"))
-            item["why"] = explain_rules(group.rules, customer_id, now=now, tz=engine.group_zone(group),
-                                        catalogue=catalogue, group_names=names)  # fmt: skip
+            item["why"] = explain_rules(
+                group.rules, customer_id, now=now, tz=engine.group_zone(group), catalogue=catalogue, group_names=names
+            )
         found.append(item)
     return found
 

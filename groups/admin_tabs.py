@@ -65,7 +65,7 @@ def members_context(group: CustomerGroup, params) -> dict:
         "search": search,
         "columns": [
             (c, COLUMN_LABELS.get(c, c.removeprefix("attributes.").replace("_", " ").capitalize())) for c in chosen
-        ],  # fmt: skip
+        ],
         "available_columns": [(c, c in chosen) for c in available],
         "export_columns": ",".join(chosen),
         "range": days,
@@ -167,5 +167,5 @@ def settings_context(group: CustomerGroup) -> dict:
         condition, params = compile_rules(
             group.rules, now=now, tz=engine.group_zone(group), catalogue=catalogue, alias="c"
         )
-        context["rule_sql"] = render_sql(f"SELECT c.id\nFROM customers_customer c\nWHERE {condition}", params)  # noqa: S608
+        context["rule_sql"] = render_sql(f"SELECT c.id\nFROM customers_customer c\nWHERE {condition}", params)
     return context

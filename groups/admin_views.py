@@ -62,10 +62,16 @@ def duplicate_group(group: CustomerGroup, user) -> CustomerGroup:
         slug, n = f"{base}-{n}", n + 1
     with transaction.atomic():
         copy = CustomerGroup.objects.create(
-            name=f"Copy of {group.name}"[:255], slug=slug, description=group.description, kind=group.kind,
-            rules=group.rules, refresh_mode=group.refresh_mode, schedule=group.schedule, time_zone=group.time_zone,
+            name=f"Copy of {group.name}"[:255],
+            slug=slug,
+            description=group.description,
+            kind=group.kind,
+            rules=group.rules,
+            refresh_mode=group.refresh_mode,
+            schedule=group.schedule,
+            time_zone=group.time_zone,
             is_active=group.is_active,
-        )  # fmt: skip
+        )
         copy.tags.set(group.tags.all())
     if copy.is_dynamic and copy.is_active:
         services.refresh(copy, reason=Reason.RULE_CHANGE, initiated_by=user)
@@ -91,8 +97,9 @@ def _group(model_admin, request: HttpRequest, object_id: str, *, change: bool) -
 
 def _back(request: HttpRequest, group: CustomerGroup, tab: str = "settings") -> HttpResponse:
     target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):  # fmt: skip
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect(reverse("admin:groups_customergroup_change", args=[group.pk]) + f"?tab={tab}")
 
@@ -173,9 +180,13 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
     except RulesInvalid as exc:
         return JsonResponse({"errors": exc.errors}, status=400)
     return JsonResponse(
-        {"count": result.count, "would_enter": result.would_enter if group else None,
-         "would_leave": result.would_leave if group else None, "sample": result.sample}
-    )  # fmt: skip
+        {
+            "count": result.count,
+            "would_enter": result.would_enter if group else None,
+            "would_leave": result.would_leave if group else None,
+            "sample": result.sample,
+        }
+    )
 
 
 def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -196,10 +207,15 @@ def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
         summary = f"{changed} customers {verb} “{group}”"
         if unchanged:
             summary += f"; {unchanged} {'were already members' if adding else 'were not members'}"
-        model_admin.message_user(request, summary + (f"; {len(unmatched)} did not match any customer." if unmatched
-                                                     else "."))  # fmt: skip
-        report = {"matched": len(ids), "changed": changed, "unmatched": unmatched[:1000],
-                  "unmatched_total": len(unmatched)}  # fmt: skip
+        model_admin.message_user(
+            request, summary + (f"; {len(unmatched)} did not match any customer." if unmatched else ".")
+        )
+        report = {
+            "matched": len(ids),
+            "changed": changed,
+            "unmatched": unmatched[:1000],
+            "unmatched_total": len(unmatched),
+        }
         form = MemberListForm(initial={"operation": form.cleaned_data["operation"]})
     context = {
         **model_admin.admin_site.each_context(request),

@@ -110,8 +110,13 @@ class GroupSerializer(serializers.ModelSerializer):
         rules = current("rules", None)
         if kind == CustomerGroup.Kind.DYNAMIC:
             if rules is None or rules == {}:
-                errors["rules"] = [{"path": "", "message": "a dynamic group needs rules, e.g. "
-                                   '{"field": "role", "op": "eq", "value": "customer"}'}]  # fmt: skip
+                errors["rules"] = [
+                    {
+                        "path": "",
+                        "message": "a dynamic group needs rules, e.g. "
+                        '{"field": "role", "op": "eq", "value": "customer"}',
+                    }
+                ]
             elif instance is None or "rules" in data:
                 problems = validate_rules(rules, catalogue=Catalogue.load(), group_id=instance.pk if instance else None)
                 if problems:
@@ -230,9 +235,17 @@ class HistorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @extend_schema_field(
-        {"type": "object", "additionalProperties": {"type": "object", "properties": {
-            "status": {"type": "string"}, "synced_at": {"type": "string", "format": "date-time", "nullable": True}}}}
-    )  # fmt: skip
+        {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string"},
+                    "synced_at": {"type": "string", "format": "date-time", "nullable": True},
+                },
+            },
+        }
+    )
     def get_sync(self, change) -> dict:
         return {}
 
@@ -277,9 +290,15 @@ EDIT_RESPONSE = inline_serializer(
 # A 400 may name other fields too; "rules" (when present) lists every problem of the rules document.
 RULES_ERRORS = inline_serializer(
     "RulesErrors",
-    {"rules": inline_serializer("RulesError", {"path": serializers.CharField(), "message": serializers.CharField()},
-                                many=True, required=False)},
-)  # fmt: skip
+    {
+        "rules": inline_serializer(
+            "RulesError",
+            {"path": serializers.CharField(), "message": serializers.CharField()},
+            many=True,
+            required=False,
+        )
+    },
+)
 
 
 # --- filters -----------------------------------------------------------------------------------------
@@ -376,7 +395,7 @@ class GroupViewSet(viewsets.ModelViewSet):
         condition, params = compile_rules(
             group.rules, now=timezone.now(), tz=_zone(group), catalogue=catalogue, alias="c"
         )
-        sql = render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)  # noqa: S608
+        sql = render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)
         return Response({"sentence": describe_rules(group.rules, catalogue=catalogue, group_names=names), "sql": sql})
 
     @extend_schema(
@@ -394,9 +413,13 @@ class GroupViewSet(viewsets.ModelViewSet):
         except RulesInvalid as exc:
             raise ValidationError({"rules": exc.errors}) from exc
         return Response(
-            {"count": result.count, "would_enter": result.would_enter, "would_leave": result.would_leave,
-             "sample": result.sample}
-        )  # fmt: skip
+            {
+                "count": result.count,
+                "would_enter": result.would_enter,
+                "would_leave": result.would_leave,
+                "sample": result.sample,
+            }
+        )
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
@@ -410,9 +433,13 @@ class GroupViewSet(viewsets.ModelViewSet):
         _ensure_stored_rules_valid(group, Catalogue.load())
         try:
             tree = explain_rules(
-                group.rules, int(customer_id), now=timezone.now(), tz=_zone(group), catalogue=Catalogue.load(),
+                group.rules,
+                int(customer_id),
+                now=timezone.now(),
+                tz=_zone(group),
+                catalogue=Catalogue.load(),
                 group_names=_group_names(group.rules),
-            )  # fmt: skip
+            )
         except LookupError:
             return Response({"detail": f"no customer with id {customer_id}"}, status=status.HTTP_404_NOT_FOUND)
         tree["member"] = Membership.objects.filter(group=group, customer_id=customer_id).exists()
@@ -430,8 +457,9 @@ class GroupViewSet(viewsets.ModelViewSet):
         try:
             at = field.to_internal_value(request.query_params.get("at") or "")
         except ValidationError as exc:
-            raise ValidationError({"at": ["give the moment as an ISO 8601 date and time, e.g. "
-                                          "2024-05-01T09:30:00Z"]}) from exc  # fmt: skip
+            raise ValidationError(
+                {"at": ["give the moment as an ISO 8601 date and time, e.g. 2024-05-01T09:30:00Z"]}
+            ) from exc
         ids = services.members_at(group, at)
         page = self.paginate_queryset(ids)
         chosen = page if page is not None else ids
@@ -579,11 +607,15 @@ class CustomerExportView(GenericAPIView):
     @extend_schema(
         summary="Download the filtered customers as CSV (streamed); takes the same filters as the list",
         parameters=[
-            OpenApiParameter("columns", str, description="Comma-separated: built-in fields and attributes.<key>. "
-                             "Default: id,external_id,email,first_name,last_name."),
+            OpenApiParameter(
+                "columns",
+                str,
+                description="Comma-separated: built-in fields and attributes.<key>. "
+                "Default: id,external_id,email,first_name,last_name.",
+            ),
             OpenApiParameter("bom", bool, description="Start with a UTF-8 byte order mark (for spreadsheets)."),
         ],
         responses={(200, "text/csv"): OpenApiTypes.STR},
-    )  # fmt: skip
+    )
     def get(self, request):
         return export_request(request, self.filter_queryset(self.get_queryset()), filename="customers.csv")

@@ -98,7 +98,7 @@ def read(group_ids: Sequence[int], after: Position, *, limit: int = 1000) -> tup
               ON h.group_id = ANY(%s) AND {condition} AND h.xact_id < horizon.xact
             ORDER BY h.xact_id, h.id
             LIMIT {int(limit)}
-            """,  # noqa: S608 - fixed conditions and an integer only
+            """,
             [list(group_ids), *params],
         )
         rows = [row for row in cursor.fetchall()]
@@ -143,7 +143,7 @@ def pending(group_ids: Sequence[int], after: Position) -> tuple[int, datetime | 
             f"""
             SELECT count(*), min(h.changed_at) FROM groups_membershipchange h
             WHERE h.group_id = ANY(%s) AND {condition} AND h.xact_id < {_HORIZON}
-            """,  # noqa: S608 - fixed conditions only
+            """,
             [list(group_ids), *params],
         )
         count, oldest = cursor.fetchone()

@@ -104,11 +104,16 @@ class CustomerGroupForm(forms.ModelForm):
     """The group's settings. Rules are checked with the rule language's validator: invalid rules never save."""
 
     schedule_frequency = forms.ChoiceField(choices=FREQUENCY_CHOICES, required=False, label="Refresh schedule")
-    schedule_time = forms.CharField(required=False, label="At (HH:MM)", max_length=5,
-                                    widget=forms.TextInput(attrs={"placeholder": "06:00", "size": 6}))  # fmt: skip
+    schedule_time = forms.CharField(
+        required=False,
+        label="At (HH:MM)",
+        max_length=5,
+        widget=forms.TextInput(attrs={"placeholder": "06:00", "size": 6}),
+    )
     schedule_minute = forms.IntegerField(required=False, min_value=0, max_value=59, label="Minute past the hour")
-    schedule_weekdays = forms.MultipleChoiceField(choices=WEEKDAY_CHOICES, required=False, label="On",
-                                                  widget=forms.CheckboxSelectMultiple)  # fmt: skip
+    schedule_weekdays = forms.MultipleChoiceField(
+        choices=WEEKDAY_CHOICES, required=False, label="On", widget=forms.CheckboxSelectMultiple
+    )
     schedule_day = forms.IntegerField(required=False, min_value=1, max_value=31, label="Day of the month")
     schedule_cron = forms.CharField(
         required=False,
@@ -211,16 +216,22 @@ class ChooseGroupForm(forms.Form):
 class MemberListForm(forms.Form):
     """Customers to add or remove, as pasted emails / external ids or a CSV file of them."""
 
-    operation = forms.ChoiceField(choices=[("add", "Add to the group"), ("remove", "Remove from the group")],
-                                  widget=forms.RadioSelect, initial="add")  # fmt: skip
+    operation = forms.ChoiceField(
+        choices=[("add", "Add to the group"), ("remove", "Remove from the group")],
+        widget=forms.RadioSelect,
+        initial="add",
+    )
     identifiers = forms.CharField(
         required=False,
         label="Emails or external ids",
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60, "placeholder": "ann@example.com\nC-1042"}),
         help_text="One per line, or separated by commas or spaces.",
     )
-    file = forms.FileField(required=False, label="Or a CSV file",
-                           help_text="Every cell of every row is read as an email or an external id.")  # fmt: skip
+    file = forms.FileField(
+        required=False,
+        label="Or a CSV file",
+        help_text="Every cell of every row is read as an email or an external id.",
+    )
 
     def clean(self):
         cleaned = super().clean()

@@ -138,7 +138,7 @@ def is_stale(group: CustomerGroup, now: datetime | None = None) -> bool:
 
 
 def stale_groups(now: datetime | None = None) -> list[CustomerGroup]:
-    """Every stale group, for a dashboard or an alert."""
+    """Every stale group."""
     now = now or timezone.now()
     return [group for group in schedules.scheduled_groups() if is_stale(group, now)]
 

@@ -86,7 +86,7 @@ class Membership(models.Model):
     """A customer currently in a group. The history (MembershipChange) says how it got there."""
 
     # No database-level foreign keys on the two tables the engine writes in bulk: PostgreSQL checks
-    # them with a trigger per written row, which made a refresh with 10% churn twice as slow. The
+    # them with a trigger per written row, which slows every refresh with churn (docs/engine.md). The
     # engine only writes ids it has just read, and deletes still cascade through Django. The
     # composite indexes below serve every lookup, so the single-column ones are left out too.
     group = models.ForeignKey(

@@ -83,13 +83,13 @@ def _evaluate(cursor, condition: str, params: list, group_id: int | None, sample
                 SELECT 1 FROM groups_membership m WHERE m.group_id = %s AND m.customer_id = t.id)),
             (SELECT count(*) FROM groups_membership m WHERE m.group_id = %s AND NOT EXISTS (
                 SELECT 1 FROM target t WHERE t.id = m.customer_id))
-        """,  # noqa: S608 - the condition is compiled SQL; values are parameters
+        """,
         [*params, group_id, group_id],
     )
     count, would_enter, would_leave = cursor.fetchone()
     columns = ", ".join(f"c.{name}" for name in SAMPLE_COLUMNS)
     cursor.execute(
-        f"SELECT {columns} FROM customers_customer c WHERE {condition} ORDER BY c.id LIMIT %s",  # noqa: S608
+        f"SELECT {columns} FROM customers_customer c WHERE {condition} ORDER BY c.id LIMIT %s",
         [*params, sample_size],
     )
     sample = [dict(zip(SAMPLE_COLUMNS, row, strict=True)) for row in cursor.fetchall()]

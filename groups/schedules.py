@@ -75,14 +75,6 @@ MAX_EARLY = timedelta(minutes=5)
 SEARCH_DAYS = 366 * 8 + 2
 
 
-class ScheduleInvalid(ValueError):
-    """A schedule document or time zone that cannot be used; `errors` lists {path, message}."""
-
-    def __init__(self, errors: list[dict]) -> None:
-        self.errors = errors
-        super().__init__("invalid schedule: " + "; ".join(f"{e['path']}: {e['message']}" for e in errors))
-
-
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -123,13 +115,6 @@ def group_schedule_errors(refresh_mode: str, schedule: Any, time_zone: str) -> l
     if refresh_mode != CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE and schedule in ({}, None):
         return _zone_errors(time_zone)
     return validate_schedule(schedule, time_zone)
-
-
-def check_schedule(schedule: Any, time_zone: str = "") -> None:
-    """Raise ScheduleInvalid listing every problem; the form and API call this before saving."""
-    errors = validate_schedule(schedule, time_zone)
-    if errors:
-        raise ScheduleInvalid(errors)
 
 
 def group_time_zone(group: CustomerGroup) -> str:
@@ -530,21 +515,6 @@ def _remove_on_delete(sender, instance: CustomerGroup, **kwargs) -> None:
     remove_schedule(instance.pk)
 
 
-def sync_all() -> int:
-    """Re-sync every group's task and drop tasks of groups that no longer exist; returns how many exist.
-
-    For deploys and for a change of the site's TIME_ZONE (groups without their own zone use it).
-    """
-    existing = set(CustomerGroup.objects.values_list("pk", flat=True))
-    for name in PeriodicTask.objects.filter(name__startswith="groups.refresh:").values_list("name", flat=True):
-        group_id = name.removeprefix("groups.refresh:")
-        if group_id.isdigit() and int(group_id) not in existing:
-            remove_schedule(int(group_id))
-    for group in CustomerGroup.objects.all().iterator():
-        sync_schedule(group)
-    return PeriodicTask.objects.filter(name__startswith="groups.refresh:").count()
-
-
 # --- a scheduled run -----------------------------------------------------------------------------
 
 
@@ -620,7 +590,7 @@ def _skipped(group: CustomerGroup, why: str) -> RefreshRun:
 
 
 def scheduled_groups() -> Iterator[CustomerGroup]:
-    """Every group that refreshes on a schedule (for staleness checks and re-syncing all tasks)."""
+    """Every group that refreshes on a schedule (for staleness checks)."""
     queryset = CustomerGroup.objects.filter(
         kind=CustomerGroup.Kind.DYNAMIC, refresh_mode=CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE
     )

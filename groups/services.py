@@ -250,7 +250,7 @@ def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool
                     WHERE id = %s
                 )
                 SELECT array_agg(customer_id) FROM written
-                """,  # noqa: S608
+                """,
                 [group.pk, ids, group.pk, change, Reason.MANUAL, 1 if add else -1, group.pk],
             )
             changed = cursor.fetchone()[0] or []

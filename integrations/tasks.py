@@ -18,7 +18,7 @@ MAX_BACKOFF_SECONDS = 600.0
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the app's Retry-After."""
-    delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempt, 10)))  # noqa: S311 - not a secret
+    delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempt, 10)))
     return max(delay, retry_after or 0.0)
 
 
@@ -33,7 +33,7 @@ def drain(self, sync_id: int) -> None:
     if outcome is draining.Outcome.MORE:
         drain.delay(sync_id)
     elif outcome is draining.Outcome.BUSY:
-        drain.apply_async((sync_id,), countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))  # noqa: S311
+        drain.apply_async((sync_id,), countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))
     elif outcome is draining.Outcome.WAITING:
         drain.apply_async((sync_id,), countdown=WAITING_RETRY_SECONDS)
 
@@ -57,7 +57,7 @@ def reconcile(self, sync_id: int, remove_remote_only: bool = False) -> None:
             return
         raise self.retry(countdown=backoff(self.request.retries, exc.retry_after)) from exc
     if report is None:  # a drain holds the connection
-        raise self.retry(countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))  # noqa: S311
+        raise self.retry(countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))
 
 
 @shared_task(name="integrations.reconcile_all")
@@ -75,7 +75,7 @@ def delete_remote_list(self, connection_id: int, remote_id: str) -> None:
         return
     with services.connection_lock(connection_id) as held:
         if not held:
-            raise self.retry(countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))  # noqa: S311
+            raise self.retry(countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))
         provider = services.provider_for(connection)
         provider.delivery_key = f"delete:{remote_id}"
         try:

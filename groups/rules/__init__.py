@@ -5,13 +5,12 @@ from __future__ import annotations
 from .compiler import compile_rules, render_sql
 from .describe import describe_rules
 from .explain import explain_rules
-from .fields import Catalogue, coerce_attribute_value
+from .fields import Catalogue
 from .validation import RulesInvalid, ensure_valid_rules, events_read, rule_dependencies, validate_rules
 
 __all__ = [
     "Catalogue",
     "RulesInvalid",
-    "coerce_attribute_value",
     "compile_rules",
     "describe_rules",
     "ensure_valid_rules",

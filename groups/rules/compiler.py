@@ -13,6 +13,8 @@ from typing import Any
 
 from psycopg import sql as psycopg_sql
 
+from customers.values import is_number, parse_day
+
 from . import timeframes
 from .fields import (
     ACCOUNT,
@@ -28,8 +30,6 @@ from .fields import (
     NUMBER,
     TEXT,
     Catalogue,
-    is_number,
-    parse_day,
 )
 
 CUSTOMER_TABLE = "customers_customer"

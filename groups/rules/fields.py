@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Stored values are defined where customers are written; the rules read the same shapes.
-from customers.values import DATE_RE, coerce_attribute_value, is_number, parse_day  # noqa: F401
-
 TEXT = "text"
 NUMBER = "number"
 BOOLEAN = "boolean"

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from customers.values import is_number, parse_day
+
 from .fields import (
     ACCOUNT,
     AGGREGATE_OPS,
@@ -29,8 +31,6 @@ from .fields import (
     OPERATORS,
     TEXT,
     Catalogue,
-    is_number,
-    parse_day,
 )
 
 BOOLEAN_KEYS = ("all", "any", "not")

@@ -21,8 +21,7 @@ def admin_client(client, staff_user):
 
 @pytest.fixture
 def viewer(django_user_model):
-    user = django_user_model.objects.create_user("viewer", "viewer@example.com", "a-long-test-password",
-                                                 is_staff=True)  # fmt: skip
+    user = django_user_model.objects.create_user("viewer", "viewer@example.com", "a-long-test-password", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=VIEW_PERMISSIONS))
     return user
 
@@ -48,8 +47,9 @@ def customers(db):
 
 @pytest.fixture
 def dynamic_group(customers):
-    group = CustomerGroup.objects.create(name="Customers", slug="customers",
-                                         rules={"field": "role", "op": "eq", "value": "customer"})  # fmt: skip
+    group = CustomerGroup.objects.create(
+        name="Customers", slug="customers", rules={"field": "role", "op": "eq", "value": "customer"}
+    )
     services.refresh(group)
     group.refresh_from_db()
     return group

@@ -39,8 +39,9 @@ def test_refresh_is_post_only(admin_client, dynamic_group):
     assert admin_client.get(reverse("admin:groups_customergroup_refresh", args=[dynamic_group.pk])).status_code == 405
 
 
-def test_refresh_all_queues_every_active_dynamic_group(admin_client, dynamic_group, manual_group, sent,
-                                                       django_capture_on_commit_callbacks):  # fmt: skip
+def test_refresh_all_queues_every_active_dynamic_group(
+    admin_client, dynamic_group, manual_group, sent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:groups_customergroup_refresh_all"), follow=True)
     assert "Refresh queued for 1 active dynamic groups" in response.content.decode()
@@ -111,8 +112,10 @@ def test_preview_counts_and_says_who_would_enter_and_leave(admin_client, dynamic
 
 
 def test_preview_returns_every_problem_with_its_path(admin_client, customers):
-    response = preview(admin_client, {"all": [{"field": "emial", "op": "eq", "value": "x"},
-                                              {"field": "email", "op": "gt", "value": 1}]})  # fmt: skip
+    response = preview(
+        admin_client,
+        {"all": [{"field": "emial", "op": "eq", "value": "x"}, {"field": "email", "op": "gt", "value": 1}]},
+    )
     assert response.status_code == 400
     assert {error["path"] for error in response.json()["errors"]} >= {"/all/0/field", "/all/1/op"}
 
@@ -128,8 +131,10 @@ def test_saving_changed_rules_goes_through_change_rules(admin_client, dynamic_gr
 
 def test_invalid_rules_never_save_and_every_problem_is_listed(admin_client, dynamic_group):
     rules = {"all": [{"field": "emial", "op": "eq", "value": "x"}, {"event": ""}]}
-    response = admin_client.post(reverse("admin:groups_customergroup_change", args=[dynamic_group.pk]),
-                                 form_data(dynamic_group, rules=json.dumps(rules)))  # fmt: skip
+    response = admin_client.post(
+        reverse("admin:groups_customergroup_change", args=[dynamic_group.pk]),
+        form_data(dynamic_group, rules=json.dumps(rules)),
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "/all/0/field" in html and "/all/1/event" in html
@@ -143,24 +148,44 @@ def test_schedule_fields_are_checked_and_saved(admin_client, dynamic_group):
         dynamic_group, refresh_mode="events_and_schedule", schedule_frequency="daily", schedule_time="25:00"
     )
     assert admin_client.post(url, bad).status_code == 200
-    good = form_data(dynamic_group, refresh_mode="events_and_schedule", schedule_frequency="daily",
-                     schedule_time="07:30", time_zone="Europe/Paris")  # fmt: skip
+    good = form_data(
+        dynamic_group,
+        refresh_mode="events_and_schedule",
+        schedule_frequency="daily",
+        schedule_time="07:30",
+        time_zone="Europe/Paris",
+    )
     assert admin_client.post(url, good).status_code == 302
     dynamic_group.refresh_from_db()
     assert dynamic_group.schedule == {"frequency": "daily", "time": "07:30"}
 
 
 def form_data(group, **changes):
-    data = {"name": group.name, "slug": group.slug, "description": group.description, "rules": json.dumps(group.rules),
-            "refresh_mode": group.refresh_mode, "time_zone": group.time_zone, "is_active": "on",
-            "schedule_frequency": ""}  # fmt: skip
+    data = {
+        "name": group.name,
+        "slug": group.slug,
+        "description": group.description,
+        "rules": json.dumps(group.rules),
+        "refresh_mode": group.refresh_mode,
+        "time_zone": group.time_zone,
+        "is_active": "on",
+        "schedule_frequency": "",
+    }
     data.update(changes)
     return data
 
 
 def test_a_manual_group_is_created_without_rules(admin_client, customers):
-    data = {"name": "VIP tasting", "slug": "vip-tasting", "kind": "manual", "rules": "", "refresh_mode": "events",
-            "time_zone": "", "is_active": "on", "schedule_frequency": ""}  # fmt: skip
+    data = {
+        "name": "VIP tasting",
+        "slug": "vip-tasting",
+        "kind": "manual",
+        "rules": "",
+        "refresh_mode": "events",
+        "time_zone": "",
+        "is_active": "on",
+        "schedule_frequency": "",
+    }
     response = admin_client.post(reverse("admin:groups_customergroup_add"), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     group = CustomerGroup.objects.get(slug="vip-tasting")
@@ -168,9 +193,16 @@ def test_a_manual_group_is_created_without_rules(admin_client, customers):
 
 
 def test_a_new_dynamic_group_fills_at_once(admin_client, customers):
-    data = {"name": "Staff", "slug": "staff", "kind": "dynamic", "refresh_mode": "events", "time_zone": "",
-            "rules": json.dumps({"field": "role", "op": "eq", "value": "staff"}), "is_active": "on",
-            "schedule_frequency": ""}  # fmt: skip
+    data = {
+        "name": "Staff",
+        "slug": "staff",
+        "kind": "dynamic",
+        "refresh_mode": "events",
+        "time_zone": "",
+        "rules": json.dumps({"field": "role", "op": "eq", "value": "staff"}),
+        "is_active": "on",
+        "schedule_frequency": "",
+    }
     assert admin_client.post(reverse("admin:groups_customergroup_add"), data).status_code == 302
     assert CustomerGroup.objects.get(slug="staff").member_count == 1
 

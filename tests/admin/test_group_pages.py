@@ -82,9 +82,12 @@ def test_settings_tab_warns_when_a_scheduled_group_is_stale(admin_client, dynami
 
     long_ago = timezone.now() - timedelta(days=3)
     CustomerGroup.objects.filter(pk=dynamic_group.pk).update(
-        refresh_mode="events_and_schedule", schedule={"frequency": "hourly", "minute": 0}, time_zone="Europe/Paris",
-        last_refreshed_at=long_ago, created_at=long_ago,
-    )  # fmt: skip
+        refresh_mode="events_and_schedule",
+        schedule={"frequency": "hourly", "minute": 0},
+        time_zone="Europe/Paris",
+        last_refreshed_at=long_ago,
+        created_at=long_ago,
+    )
     html = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
     assert 'id="stale-warning"' in html and "Every hour at :00" in html
     assert html.count("CET") + html.count("CEST") >= 5  # next runs and the last time, in the group's zone

@@ -57,9 +57,10 @@ def test_viewer_cannot_save_the_form(viewer_client, dynamic_group):
 
 
 def test_viewer_cannot_run_change_actions_on_customers(viewer_client, customers, manual_group):
-    response = viewer_client.post(reverse("admin:customers_customer_changelist"),
-                                  {"action": "add_to_group", ACTION_CHECKBOX_NAME: [customers[0].pk],
-                                   "apply": "1", "group": manual_group.pk})  # fmt: skip
+    response = viewer_client.post(
+        reverse("admin:customers_customer_changelist"),
+        {"action": "add_to_group", ACTION_CHECKBOX_NAME: [customers[0].pk], "apply": "1", "group": manual_group.pk},
+    )
     assert response.status_code in (200, 302, 403)
     assert manual_group.memberships.count() == 0
 

@@ -25,23 +25,26 @@ def members(group) -> set[int]:
 
 def test_identify_creates_then_updates_and_members_follow_the_account_state(api):
     group = CustomerGroup.objects.create(name="Active households", slug="ah", rules=ACTIVE_HOUSEHOLD)
-    created = api.post("/api/accounts/identify/", {"external_id": "h1", "kind": "household", "name": "Smiths"},
-                       format="json")  # fmt: skip
+    created = api.post(
+        "/api/accounts/identify/", {"external_id": "h1", "kind": "household", "name": "Smiths"}, format="json"
+    )
     assert created.status_code == 201
     account = Account.objects.get(external_id="h1")
     ann = Customer.objects.create(email="ann@example.com")
     AccountMembership.objects.create(account=account, customer=ann)
     assert members(group) == set()
-    updated = api.post("/api/accounts/identify/", {"external_id": "h1", "attributes": {"subscription": "active"}},
-                       format="json")  # fmt: skip
+    updated = api.post(
+        "/api/accounts/identify/", {"external_id": "h1", "attributes": {"subscription": "active"}}, format="json"
+    )
     assert updated.status_code == 200 and updated.json()["name"] == "Smiths"
     assert members(group) == {ann.pk}
 
 
 def test_identify_checks_declared_account_attributes(api):
     AttributeDefinition.objects.create(entity="account", key="credit", type="number")
-    response = api.post("/api/accounts/identify/", {"external_id": "h1", "attributes": {"credit": "ten"}},
-                        format="json")  # fmt: skip
+    response = api.post(
+        "/api/accounts/identify/", {"external_id": "h1", "attributes": {"credit": "ten"}}, format="json"
+    )
     assert response.status_code == 400 and "credit" in response.json()["attributes"]
     assert not Account.objects.exists()
 
@@ -58,8 +61,9 @@ def test_members_add_and_remove_keep_groups_current(api):
     )
     assert added.status_code == 200 and added.json() == {"linked": 2}
     assert members(group) == {ann.pk, bob.pk}
-    removed = api.post(f"/api/accounts/{account.pk}/members/remove/", {"members": [{"customer_id": bob.pk}]},
-                       format="json")  # fmt: skip
+    removed = api.post(
+        f"/api/accounts/{account.pk}/members/remove/", {"members": [{"customer_id": bob.pk}]}, format="json"
+    )
     assert removed.json() == {"unlinked": 1}
     assert members(group) == {ann.pk}
 
@@ -67,11 +71,15 @@ def test_members_add_and_remove_keep_groups_current(api):
 def test_members_add_names_each_unknown_customer_and_links_nobody(api):
     account = Account.objects.create(external_id="h1")
     ann = Customer.objects.create(email="ann@example.com")
-    malformed = api.post(f"/api/accounts/{account.pk}/members/add/",
-                         {"members": [{"customer_id": ann.pk}, {}]}, format="json")  # fmt: skip
+    malformed = api.post(
+        f"/api/accounts/{account.pk}/members/add/", {"members": [{"customer_id": ann.pk}, {}]}, format="json"
+    )
     assert malformed.status_code == 400 and set(malformed.json()["members"]) == {"1"}
-    unknown = api.post(f"/api/accounts/{account.pk}/members/add/",
-                       {"members": [{"customer_id": ann.pk}, {"customer": "ghost"}]}, format="json")  # fmt: skip
+    unknown = api.post(
+        f"/api/accounts/{account.pk}/members/add/",
+        {"members": [{"customer_id": ann.pk}, {"customer": "ghost"}]},
+        format="json",
+    )
     assert unknown.status_code == 400
     assert unknown.json() == {"members": {"1": {"customer": ["no customer with external_id 'ghost'"]}}}
     assert not AccountMembership.objects.exists()

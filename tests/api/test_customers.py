@@ -56,8 +56,9 @@ def test_bad_fields_are_400_with_the_field_named(api):
 def test_declared_attributes_are_coerced_and_a_value_that_does_not_fit_is_400_at_its_key(api):
     AttributeDefinition.objects.create(key="points", type="number")
     AttributeDefinition.objects.create(key="vip_since", type="date")
-    ok = api.post("/api/customers/", {"email": "a@example.com", "attributes": {"points": "12", "note": "hi"}},
-                  format="json")  # fmt: skip
+    ok = api.post(
+        "/api/customers/", {"email": "a@example.com", "attributes": {"points": "12", "note": "hi"}}, format="json"
+    )
     assert ok.status_code == 201 and ok.json()["attributes"] == {"points": 12, "note": "hi"}
     bad = api.post("/api/customers/", {"attributes": {"points": "lots", "vip_since": "yesterday"}}, format="json")
     assert bad.status_code == 400
@@ -73,11 +74,15 @@ def test_attributes_must_be_an_object(api):
 
 
 def test_identify_creates_then_updates_by_external_id(api, customers_group):
-    first = api.post("/api/customers/identify/", {"external_id": "pos-1", "email": "ann@example.com",
-                                                  "role": "staff"}, format="json")  # fmt: skip
+    first = api.post(
+        "/api/customers/identify/", {"external_id": "pos-1", "email": "ann@example.com", "role": "staff"}, format="json"
+    )
     assert first.status_code == 201
-    second = api.post("/api/customers/identify/", {"external_id": "pos-1", "role": "customer",
-                                                   "attributes": {"tier": "gold"}}, format="json")  # fmt: skip
+    second = api.post(
+        "/api/customers/identify/",
+        {"external_id": "pos-1", "role": "customer", "attributes": {"tier": "gold"}},
+        format="json",
+    )
     assert second.status_code == 200
     body = second.json()
     assert body["id"] == first.json()["id"] and body["email"] == "ann@example.com" and body["role"] == "customer"
@@ -86,8 +91,9 @@ def test_identify_creates_then_updates_by_external_id(api, customers_group):
 
 def test_identify_matches_email_ignoring_case_and_merges_attributes(api):
     customer = Customer.objects.create(email="Ann@Example.com", attributes={"tier": "gold", "points": 3})
-    response = api.post("/api/customers/identify/", {"email": "ann@example.COM", "attributes": {"points": 4}},
-                        format="json")  # fmt: skip
+    response = api.post(
+        "/api/customers/identify/", {"email": "ann@example.COM", "attributes": {"points": 4}}, format="json"
+    )
     assert response.status_code == 200 and response.json()["id"] == customer.pk
     customer.refresh_from_db()
     assert customer.attributes == {"tier": "gold", "points": 4}
@@ -95,8 +101,7 @@ def test_identify_matches_email_ignoring_case_and_merges_attributes(api):
 
 def test_identify_with_a_new_external_id_claims_the_web_sign_up_with_that_email(api):
     web = Customer.objects.create(email="ann@example.com")
-    response = api.post("/api/customers/identify/", {"external_id": "pos-9", "email": "ANN@example.com"},
-                        format="json")  # fmt: skip
+    response = api.post("/api/customers/identify/", {"external_id": "pos-9", "email": "ANN@example.com"}, format="json")
     assert response.status_code == 200 and response.json()["id"] == web.pk
     web.refresh_from_db()
     assert web.external_id == "pos-9"
@@ -109,9 +114,10 @@ def test_identify_needs_an_external_id_or_an_email(api):
 
 def test_identify_links_accounts_and_groups_reading_accounts_are_current(api):
     group = CustomerGroup.objects.create(
-        name="Households", slug="households",
+        name="Households",
+        slug="households",
         rules={"account": {"field": "kind", "op": "eq", "value": "household"}},
-    )  # fmt: skip
+    )
     Account.objects.create(external_id="h1", kind="household")
     response = api.post(
         "/api/customers/identify/",

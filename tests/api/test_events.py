@@ -48,16 +48,18 @@ def test_one_event_for_an_unknown_customer_or_account_is_400_and_records_nothing
     Customer.objects.create(external_id="ann")
     response = api.post("/api/events/", {"customer": "ghost", "name": "purchase", "occurred_at": WHEN}, format="json")
     assert response.status_code == 400 and response.json() == {"customer": ["no customer with external_id 'ghost'"]}
-    response = api.post("/api/events/", {"customer": "ann", "name": "x", "occurred_at": WHEN, "account": "nope"},
-                        format="json")  # fmt: skip
+    response = api.post(
+        "/api/events/", {"customer": "ann", "name": "x", "occurred_at": WHEN, "account": "nope"}, format="json"
+    )
     assert response.status_code == 400 and "account" in response.json()
     assert not Event.objects.exists()
 
 
 def test_one_event_needs_exactly_one_way_to_name_the_customer(api):
     ann = Customer.objects.create(external_id="ann")
-    both = api.post("/api/events/", {"customer": "ann", "customer_id": ann.pk, "name": "x", "occurred_at": WHEN},
-                    format="json")  # fmt: skip
+    both = api.post(
+        "/api/events/", {"customer": "ann", "customer_id": ann.pk, "name": "x", "occurred_at": WHEN}, format="json"
+    )
     neither = api.post("/api/events/", {"name": "x", "occurred_at": WHEN}, format="json")
     assert both.status_code == neither.status_code == 400
     assert "customer" in both.json() and "customer" in neither.json()
@@ -72,8 +74,15 @@ def test_a_batch_is_recorded_and_evaluated_once(api, tea_group):
 
     customers_touched.connect(listen)
     try:
-        events = [{"customer": f"c{i}", "name": "purchase", "occurred_at": WHEN,
-                   "properties": {"category": "Chinese tea" if i % 2 else "Coffee"}} for i in range(30)]  # fmt: skip
+        events = [
+            {
+                "customer": f"c{i}",
+                "name": "purchase",
+                "occurred_at": WHEN,
+                "properties": {"category": "Chinese tea" if i % 2 else "Coffee"},
+            }
+            for i in range(30)
+        ]
         response = api.post("/api/events/batch/", {"events": events}, format="json")
     finally:
         customers_touched.disconnect(listen)
@@ -94,8 +103,7 @@ def test_a_batch_with_bad_items_records_nothing_and_names_each_bad_item(api):
     errors = response.json()["events"]
     assert set(errors) == {"1", "2"}
     assert "occurred_at" in errors["1"] and {"name", "properties"} <= set(errors["2"])
-    unknown = api.post("/api/events/batch/", {"events": [events[0], {**events[0], "customer": "ghost"}]},
-                       format="json")  # fmt: skip
+    unknown = api.post("/api/events/batch/", {"events": [events[0], {**events[0], "customer": "ghost"}]}, format="json")
     assert unknown.status_code == 400 and set(unknown.json()["events"]) == {"1"}
     assert not Event.objects.exists()
 
@@ -140,7 +148,6 @@ def test_json_text_with_a_nul_character_is_a_400_that_names_the_field(api):
     batch = api.post("/api/events/batch/", {"events": [{**event, "properties": {}}, event]}, format="json")
     assert batch.status_code == 400 and set(batch.json()["events"]) == {"1"}
     assert "properties" in batch.json()["events"]["1"]
-    customer = api.post("/api/customers/identify/", {"external_id": "bob", "attributes": {"k\u0000": 1}},
-                        format="json")  # fmt: skip
+    customer = api.post("/api/customers/identify/", {"external_id": "bob", "attributes": {"k\u0000": 1}}, format="json")
     assert customer.status_code == 400 and "attributes" in customer.json()
     assert not Event.objects.exists() and not Customer.objects.filter(external_id="bob").exists()

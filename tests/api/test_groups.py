@@ -67,8 +67,11 @@ def test_invalid_rules_are_400_in_the_rule_language_shape(api):
 
 
 def test_a_nul_character_in_the_rules_is_400_at_its_path_in_the_rule_language_shape(api):
-    response = api.post("/api/groups/", {"name": "Nul", "rules": {"all": [
-        {"field": "email", "op": "eq", "value": "a\u0000b"}]}}, format="json")  # fmt: skip
+    response = api.post(
+        "/api/groups/",
+        {"name": "Nul", "rules": {"all": [{"field": "email", "op": "eq", "value": "a\u0000b"}]}},
+        format="json",
+    )
     assert response.status_code == 400
     assert [e["path"] for e in response.json()["rules"]] == ["/all/0/value"]
     assert "NUL" in response.json()["rules"][0]["message"]
@@ -78,19 +81,32 @@ def test_a_nul_character_in_the_rules_is_400_at_its_path_in_the_rule_language_sh
 def test_a_dynamic_group_needs_rules_and_a_manual_group_has_none(api):
     no_rules = api.post("/api/groups/", {"name": "X"}, format="json")
     assert no_rules.status_code == 400 and no_rules.json()["rules"][0]["path"] == ""
-    manual_with_rules = api.post("/api/groups/", {"name": "X", "kind": "manual", "rules": CUSTOMERS_RULE},
-                                 format="json")  # fmt: skip
+    manual_with_rules = api.post(
+        "/api/groups/", {"name": "X", "kind": "manual", "rules": CUSTOMERS_RULE}, format="json"
+    )
     assert manual_with_rules.status_code == 400 and "rules" in manual_with_rules.json()
 
 
 def test_schedule_is_validated_and_kept_as_a_beat_task(api):
-    bad = api.post("/api/groups/", {"name": "S", "rules": CUSTOMERS_RULE, "refresh_mode": "events_and_schedule",
-                                    "schedule": {"frequency": "daily", "time": "25:00"},
-                                    "time_zone": "Mars/Olympus"}, format="json")  # fmt: skip
+    bad = api.post(
+        "/api/groups/",
+        {
+            "name": "S",
+            "rules": CUSTOMERS_RULE,
+            "refresh_mode": "events_and_schedule",
+            "schedule": {"frequency": "daily", "time": "25:00"},
+            "time_zone": "Mars/Olympus",
+        },
+        format="json",
+    )
     assert bad.status_code == 400
     assert bad.json()["schedule"][0]["path"] == "/time" and "time_zone" in bad.json()
-    body = create_group(api, refresh_mode="events_and_schedule", schedule={"frequency": "daily", "time": "06:00"},
-                        time_zone="Europe/Paris")  # fmt: skip
+    body = create_group(
+        api,
+        refresh_mode="events_and_schedule",
+        schedule={"frequency": "daily", "time": "06:00"},
+        time_zone="Europe/Paris",
+    )
     assert body["next_scheduled_run_at"] is not None
     assert PeriodicTask.objects.filter(name=f"groups.refresh:{body['id']}", enabled=True).exists()
     switched = api.patch(f"/api/groups/{body['id']}/", {"refresh_mode": "events"}, format="json")
@@ -145,16 +161,18 @@ def test_members_are_paginated_with_the_customer_fields(api, people):
 
 def test_manual_groups_are_edited_by_hand_and_dynamic_ones_refuse(api, people):
     manual = create_group(api, name="VIP list", kind="manual", rules={})
-    added = api.post(f"/api/groups/{manual['id']}/members/add/",
-                     {"customer_ids": [people["bob"].pk], "external_ids": ["ann"]}, format="json")  # fmt: skip
+    added = api.post(
+        f"/api/groups/{manual['id']}/members/add/",
+        {"customer_ids": [people["bob"].pk], "external_ids": ["ann"]},
+        format="json",
+    )
     assert added.status_code == 200 and added.json() == {"changed": 2, "member_count": 2}
     removed = api.post(f"/api/groups/{manual['id']}/members/remove/", {"external_ids": ["ann"]}, format="json")
     assert removed.json() == {"changed": 1, "member_count": 1}
     unknown = api.post(f"/api/groups/{manual['id']}/members/add/", {"customer_ids": [999999]}, format="json")
     assert unknown.status_code == 400 and "999999" in unknown.json()["customer_ids"][0]
     dynamic = create_group(api)
-    refused = api.post(f"/api/groups/{dynamic['id']}/members/add/", {"customer_ids": [people["bob"].pk]},
-                       format="json")  # fmt: skip
+    refused = api.post(f"/api/groups/{dynamic['id']}/members/add/", {"customer_ids": [people["bob"].pk]}, format="json")
     assert refused.status_code == 400 and "dynamic" in refused.json()["detail"]
 
 
@@ -164,8 +182,11 @@ def test_history_lists_each_change_with_the_customer_and_an_empty_sync(api, peop
     history = api.get(f"/api/groups/{body['id']}/history/").json()
     assert history["count"] == 3
     newest = history["results"][0]
-    assert newest["change"] == "removed" and newest["customer"] == {"id": people["ann"].pk, "external_id": "ann",
-                                                                    "email": "ann@example.com"}  # fmt: skip
+    assert newest["change"] == "removed" and newest["customer"] == {
+        "id": people["ann"].pk,
+        "external_id": "ann",
+        "email": "ann@example.com",
+    }
     assert newest["reason"] == "event" and newest["sync"] == {}
     assert api.get(f"/api/groups/{body['id']}/history/?change=added").json()["count"] == 2
     oldest_first = api.get(f"/api/groups/{body['id']}/history/?ordering=changed_at").json()["results"]
@@ -213,8 +234,9 @@ def test_preview_counts_samples_and_compares_with_the_current_members(api, peopl
     result = response.json()
     assert (result["count"], result["would_enter"], result["would_leave"]) == (2, 1, 1)
     assert {c["id"] for c in result["sample"]} == {people["ann"].pk, people["bob"].pk}
-    bad = api.post(f"/api/groups/{body['id']}/preview/", {"rules": {"field": "nope", "op": "eq", "value": 1}},
-                   format="json")  # fmt: skip
+    bad = api.post(
+        f"/api/groups/{body['id']}/preview/", {"rules": {"field": "nope", "op": "eq", "value": 1}}, format="json"
+    )
     assert bad.status_code == 400 and bad.json()["rules"][0]["path"] == "/field"
 
 

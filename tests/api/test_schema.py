@@ -23,12 +23,14 @@ def token(transactional_db) -> str:
     user = get_user_model().objects.create_superuser("schema", "schema@example.com", "a-long-test-password")
     AttributeDefinition.objects.create(key="points", type="number")
     account = Account.objects.create(external_id="h1", kind="household")
-    customers = [Customer.objects.create(external_id=str(i), email=f"c{i}@example.com", role="customer")
-                 for i in range(1, 4)]  # fmt: skip
+    customers = [
+        Customer.objects.create(external_id=str(i), email=f"c{i}@example.com", role="customer") for i in range(1, 4)
+    ]
     customers[0].accounts.add(account)
     Event.objects.create(customer=customers[0], name="purchase", occurred_at="2024-01-01T00:00:00Z", amount=3)
-    CustomerGroup.objects.create(name="Customers", slug="customers", rules={"field": "role", "op": "eq",
-                                                                            "value": "customer"})  # fmt: skip
+    CustomerGroup.objects.create(
+        name="Customers", slug="customers", rules={"field": "role", "op": "eq", "value": "customer"}
+    )
     CustomerGroup.objects.create(name="Manual", slug="manual", kind="manual")
     return Token.objects.create(user=user).key
 
@@ -43,8 +45,13 @@ def test_every_operation_answers_without_server_errors_and_within_its_schema(tok
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                  derandomize=True, database=None)  # fmt: skip
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def check(case):
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
 

@@ -23,22 +23,26 @@ def staff_client(client, staff_user):
 
 
 def upload(client, data: bytes = FILE):
-    response = client.post(reverse("admin:customers_customer_import"),
-                           {"file": SimpleUploadedFile("people.csv", data, content_type="text/csv")})  # fmt: skip
+    response = client.post(
+        reverse("admin:customers_customer_import"),
+        {"file": SimpleUploadedFile("people.csv", data, content_type="text/csv")},
+    )
     assert response.status_code == 302, response.content
     return CustomerImport.objects.latest("pk")
 
 
 def test_upload_map_and_import_while_waiting_with_groups_current(staff_client):
-    group = CustomerGroup.objects.create(name="Customers", slug="customers",
-                                         rules={"field": "role", "op": "eq", "value": "customer"})  # fmt: skip
+    group = CustomerGroup.objects.create(
+        name="Customers", slug="customers", rules={"field": "role", "op": "eq", "value": "customer"}
+    )
     assert staff_client.get(reverse("admin:customers_customer_import")).status_code == 200
     job = upload(staff_client)
     page = staff_client.get(reverse("admin:customers_customer_import_mapping", args=[job.pk]))
     assert page.status_code == 200 and b"New attribute points" in page.content
-    response = staff_client.post(reverse("admin:customers_customer_import_mapping", args=[job.pk]),
-                                 {"target_0": "email", "target_1": "role", "target_2": "attributes.points",
-                                  "type_2": "number"})  # fmt: skip
+    response = staff_client.post(
+        reverse("admin:customers_customer_import_mapping", args=[job.pk]),
+        {"target_0": "email", "target_1": "role", "target_2": "attributes.points", "type_2": "number"},
+    )
     assert response.status_code == 302
     report_page = staff_client.get(response["Location"])
     assert b"Imported 2 rows: 2 created, 0 updated" in report_page.content
@@ -49,8 +53,9 @@ def test_upload_map_and_import_while_waiting_with_groups_current(staff_client):
 
 def test_bad_rows_are_listed_and_nothing_is_imported(staff_client):
     job = upload(staff_client, b"Mail\nann@example.com\nnot-an-email\n")
-    response = staff_client.post(reverse("admin:customers_customer_import_mapping", args=[job.pk]),
-                                 {"target_0": "email"}, follow=True)  # fmt: skip
+    response = staff_client.post(
+        reverse("admin:customers_customer_import_mapping", args=[job.pk]), {"target_0": "email"}, follow=True
+    )
     assert b"Nothing imported" in response.content and b"not-an-email" not in response.content
     assert b"<td>3</td><td>Mail</td>" in response.content
     assert not Customer.objects.exists()
@@ -58,8 +63,9 @@ def test_bad_rows_are_listed_and_nothing_is_imported(staff_client):
 
 def test_a_mapping_without_a_match_column_is_refused_on_the_page(staff_client):
     job = upload(staff_client)
-    response = staff_client.post(reverse("admin:customers_customer_import_mapping", args=[job.pk]),
-                                 {"target_1": "role"})  # fmt: skip
+    response = staff_client.post(
+        reverse("admin:customers_customer_import_mapping", args=[job.pk]), {"target_1": "role"}
+    )
     assert response.status_code == 200 and b"external_id or to email" in response.content
     assert CustomerImport.objects.get(pk=job.pk).status == "draft"
 
@@ -70,8 +76,9 @@ def test_a_large_file_goes_to_the_background(staff_client, monkeypatch):
     celery_app.conf.task_always_eager = True
     try:
         job = upload(staff_client)
-        staff_client.post(reverse("admin:customers_customer_import_mapping", args=[job.pk]),
-                          {"target_0": "email", "target_1": "role"})  # fmt: skip
+        staff_client.post(
+            reverse("admin:customers_customer_import_mapping", args=[job.pk]), {"target_0": "email", "target_1": "role"}
+        )
     finally:
         celery_app.conf.task_always_eager = previous
     job.refresh_from_db()

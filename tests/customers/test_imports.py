@@ -172,8 +172,9 @@ def test_the_command_imports_and_reports(tmp_path, capsys):
     with pytest.raises(CommandError, match="Nothing imported"):
         call_command("import_customers", str(path), "--map", "Mail=email", "--map", "Role=role", verbosity=0)
     assert "line 3, column Mail" in capsys.readouterr().err
-    call_command("import_customers", str(path), "--map", "Mail=email", "--map", "Role=role", "--skip-bad-rows",
-                 verbosity=0)  # fmt: skip
+    call_command(
+        "import_customers", str(path), "--map", "Mail=email", "--map", "Role=role", "--skip-bad-rows", verbosity=0
+    )
     assert "Imported 1 rows: 1 created" in capsys.readouterr().out
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_customers", str(tmp_path / "missing.csv"), verbosity=0)
@@ -181,9 +182,12 @@ def test_the_command_imports_and_reports(tmp_path, capsys):
 
 def test_a_background_job_records_progress_and_the_report_and_drops_the_file():
     data = "external_id,email\n" + "".join(f"x{i},c{i}@example.com\n" for i in range(12_000))
-    job = CustomerImport.objects.create(data=data.encode(), status="queued", rows_total=12_000,
-                                        mapping=[{"column": "external_id", "target": "external_id"},
-                                                 {"column": "email", "target": "email"}])  # fmt: skip
+    job = CustomerImport.objects.create(
+        data=data.encode(),
+        status="queued",
+        rows_total=12_000,
+        mapping=[{"column": "external_id", "target": "external_id"}, {"column": "email", "target": "email"}],
+    )
     import_jobs.run(job.pk)
     job.refresh_from_db()
     assert job.status == "succeeded" and job.rows_read == 12_000 and bytes(job.data) == b""

@@ -78,8 +78,9 @@ def celery_worker_thread():
     previous = app.conf.broker_url, app.conf.task_always_eager
     app.conf.update(broker_url="memory://", task_always_eager=False)
     _forget_connections(app)  # connections made for the configured broker must not be reused
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10):  # fmt: skip
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+    ):
         yield app
     app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
     _forget_connections(app)

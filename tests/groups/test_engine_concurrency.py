@@ -148,8 +148,11 @@ def test_concurrent_event_batches_that_change_the_same_groups_keep_their_counts_
 
     recent = {"last": {"days": 30}}
     for i in range(4):
-        CustomerGroup.objects.create(name=f"Active {i}", slug=f"active-{i}", rules={"any": [
-            {"event": "check_in", "window": recent}, {"event": "purchase", "window": recent}]})  # fmt: skip
+        CustomerGroup.objects.create(
+            name=f"Active {i}",
+            slug=f"active-{i}",
+            rules={"any": [{"event": "check_in", "window": recent}, {"event": "purchase", "window": recent}]},
+        )
         CustomerGroup.objects.create(
             name=f"Bought {i}", slug=f"bought-{i}", rules={"event": "purchase", "window": recent}
         )

@@ -49,10 +49,24 @@ def test_cells_that_spreadsheets_would_run_as_formulas_are_prefixed_with_a_quote
 
 
 def test_chosen_columns_in_their_order_with_builtins_attributes_and_added_at():
-    customer = Customer.objects.create(external_id="x1", email="ann@example.com", email_consent=True,
-                                       birthdate="1990-02-01", attributes={"tier": "gold", "vip": True})  # fmt: skip
-    columns = ["email", "external_id", "attributes.tier", "attributes.vip", "attributes.missing", "email_consent",
-               "birthdate", "added_at", "id"]  # fmt: skip
+    customer = Customer.objects.create(
+        external_id="x1",
+        email="ann@example.com",
+        email_consent=True,
+        birthdate="1990-02-01",
+        attributes={"tier": "gold", "vip": True},
+    )
+    columns = [
+        "email",
+        "external_id",
+        "attributes.tier",
+        "attributes.vip",
+        "attributes.missing",
+        "email_consent",
+        "birthdate",
+        "added_at",
+        "id",
+    ]
     header, row = rows(export_response(manual_group(customer), columns))
     assert header == columns
     assert row[:7] == ["ann@example.com", "x1", "gold", "true", "", "true", "1990-02-01"]
@@ -63,8 +77,10 @@ def test_default_columns_and_a_customer_queryset():
     Customer.objects.create(email="b@example.com", role="staff")
     ann = Customer.objects.create(email="a@example.com", first_name="Ann", role="customer")
     response = export_response(Customer.objects.filter(role="customer"))
-    assert rows(response) == [["id", "external_id", "email", "first_name", "last_name"],
-                              [str(ann.pk), "", "a@example.com", "Ann", ""]]  # fmt: skip
+    assert rows(response) == [
+        ["id", "external_id", "email", "first_name", "last_name"],
+        [str(ann.pk), "", "a@example.com", "Ann", ""],
+    ]
     assert response["Content-Disposition"] == 'attachment; filename="customers.csv"'
 
 

@@ -79,7 +79,7 @@ def test_history_replays_to_membership_after_random_operations(seed):
     history_before = MembershipChange.objects.count()
     active = list(CustomerGroup.objects.filter(is_active=True))
     outcome = engine.evaluate(active, None)
-    assert (outcome.total_added, outcome.total_removed) == (0, 0)
+    assert (outcome.added.total(), outcome.removed.total()) == (0, 0)
     assert MembershipChange.objects.count() == history_before
     for group in CustomerGroup.objects.all():
         group_count = group.member_count

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
 from config.celery import app
 from customers.models import Customer
@@ -385,19 +385,3 @@ def test_an_unchanged_sync_writes_nothing(time_machine):
     schedules.sync_schedule(group)
     group.save()
     assert PeriodicTasks.last_change() == before
-
-
-def test_sync_all_rebuilds_tasks_and_drops_orphans():
-    group = make_group()
-    events_only = make_group(refresh_mode="events")
-    PeriodicTask.objects.filter(name=schedules.task_name(group.pk)).delete()
-    leftover = CrontabSchedule.objects.create(minute="0", hour="6", timezone="UTC")
-    # A task whose group is gone without the delete receiver running (e.g. a raw SQL delete).
-    PeriodicTask.objects.create(
-        name=schedules.task_name(group.pk + 1000), task=schedules.SCHEDULED_TASK, crontab=leftover
-    )
-    assert schedules.sync_all() == 1
-    names = set(PeriodicTask.objects.filter(name__startswith="groups.refresh:").values_list("name", flat=True))
-    assert names == {schedules.task_name(group.pk)}
-    assert not CrontabSchedule.objects.filter(pk=leftover.pk).exists()
-    assert events_only.pk not in {int(name.split(":")[1]) for name in names}

@@ -18,14 +18,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", help="The CSV file; the first line names the columns.")
         parser.add_argument(
-            "--map", action="append", default=[], metavar="COLUMN=FIELD",
+            "--map",
+            action="append",
+            default=[],
+            metavar="COLUMN=FIELD",
             help="Map a column to a field (Email=email) or an attribute (Tier=attributes.tier); declare a new "
-                 "attribute with its type (Points=attributes.points:number). Without --map, columns named like a "
-                 "field or attributes.<key> are imported.",
-        )  # fmt: skip
+            "attribute with its type (Points=attributes.points:number). Without --map, columns named like a "
+            "field or attributes.<key> are imported.",
+        )
         parser.add_argument("--skip-bad-rows", action="store_true", help="Import the good rows, report the bad.")
 
-    def handle(self, *args, file: str, map: list[str], skip_bad_rows: bool, **options) -> None:  # noqa: A002
+    def handle(self, *args, file: str, map: list[str], skip_bad_rows: bool, **options) -> None:
         try:
             mapping = parse_mapping(map) if map else None
             with open(file, "rb") as stream, tqdm(unit=" rows", disable=options["verbosity"] < 1) as bar:

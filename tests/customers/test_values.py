@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from groups.rules import coerce_attribute_value
+from customers.values import coerce_attribute_value
 
 
 @pytest.mark.parametrize(
