@@ -16,7 +16,7 @@ app.autodiscover_tasks()
 # that groups.schedules keeps in step with the group.
 app.conf.beat_schedule = {
     "groups.apply_due_activations": {"task": "groups.apply_due_activations", "schedule": 60.0},
-    "groups.reset_stuck_runs": {"task": "groups.reset_stuck_runs", "schedule": 300.0},
+    "groups.reset_stuck_runs": {"task": "groups.reset_stuck_runs", "schedule": 60.0},
     "groups.record_daily_sizes": {"task": "groups.record_daily_sizes", "schedule": 3600.0},
     # Sync: drain every running sync even if no commit announced it, and reconcile each once a day.
     "integrations.sweep": {"task": "integrations.sweep", "schedule": 60.0},

@@ -99,7 +99,9 @@ _database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 # writes a condition per group) and JIT pays off only for long analytic queries, which this
 # application does not run.
 _options = _database.setdefault("OPTIONS", {})
-_options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
+# A statement whose client went away (a killed worker) is stopped within seconds rather than
+# running on and holding its locks (PostgreSQL 14 and later).
+_options["options"] = f"{_options.get('options', '')} -c jit=off -c client_connection_check_interval=5s".strip()
 DATABASES = {"default": _database}
 # A large scope (an import) is evaluated in chunks of customers, several at once; see groups/engine.py.
 GROUPS_EVALUATION_CHUNK = env_int("GROUPS_EVALUATION_CHUNK", 10_000, minimum=1)
@@ -189,7 +191,10 @@ if _broker is None:
     }
 CELERY_BROKER_URL = _broker
 CELERY_TASK_IGNORE_RESULT = True
+# A task's message is acknowledged when it ends, and handed back if its worker process dies, so
+# a killed worker's refresh runs again; tasks are written to be safe to run twice.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
 from . import schedules
+from .engine import LOCK_NAMESPACE
 from .models import CustomerGroup, RefreshRun
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,10 @@ RETRY_CAP = timedelta(hours=1)
 # A run still "running" after this long lost its worker (the engine holds a transaction-scoped
 # lock, so a live run past this would be a bug worth seeing as a failure anyway).
 RUNNING_LIMIT = timedelta(minutes=30)
+# A running run's worker holds its group's lock (groups.engine.lock_groups) while it evaluates. Past
+# this grace (time to take the lock), a running run whose lock no session holds or waits for has
+# lost its worker, whatever its age.
+ORPHAN_GRACE = timedelta(minutes=1)
 # A "Refresh now" whose message never reached a worker stays queued; after this it is failed so
 # the processing history does not show it waiting forever.
 QUEUED_LIMIT = timedelta(hours=2)
@@ -86,23 +92,30 @@ def record_success(group: CustomerGroup) -> None:
 def reset_stuck_runs(
     now: datetime | None = None, limit: timedelta = RUNNING_LIMIT, queued_limit: timedelta = QUEUED_LIMIT
 ) -> int:
-    """Fail runs left "running" past `limit` (or "queued" past `queued_limit`); returns how many.
+    """Fail runs that lost their worker (running, and nobody holds their group's lock), runs left
+    "running" past `limit` and runs "queued" past `queued_limit`; returns how many.
 
-    Each reset counts as a failure of its group, so a group whose runs keep dying ends up paused.
+    A run that lost its worker is queued again. Each reset counts as a failure of its group, so a
+    group whose runs keep dying ends up paused.
     """
+    from .services import queue_refresh  # services uses this module
+
     now = now or timezone.now()
+    orphans = set(_orphaned_runs(now - ORPHAN_GRACE))
     stuck = RefreshRun.objects.filter(
-        Q(status=RefreshRun.Status.RUNNING, started_at__lt=now - limit)
+        Q(pk__in=orphans)
+        | Q(status=RefreshRun.Status.RUNNING, started_at__lt=now - limit)
         | Q(status=RefreshRun.Status.QUEUED, created_at__lt=now - queued_limit)
     )
     reset = 0
     for run in stuck.select_related("group"):
         was = run.status
-        error = (
-            f"Stopped: still running after {_minutes(limit)}; the worker probably stopped."
-            if was == RefreshRun.Status.RUNNING
-            else f"Stopped: still waiting for a worker after {_minutes(queued_limit)}."
-        )
+        if run.pk in orphans:
+            error = "Stopped: its worker stopped (no process holds the group's lock); queued again."
+        elif was == RefreshRun.Status.RUNNING:
+            error = f"Stopped: still running after {_minutes(limit)}; the worker probably stopped."
+        else:
+            error = f"Stopped: still waiting for a worker after {_minutes(queued_limit)}."
         # Conditional on the status we saw: a run that finished meanwhile keeps its real outcome.
         changed = RefreshRun.objects.filter(pk=run.pk, status=was).update(
             status=RefreshRun.Status.FAILED, finished_at=now, error=error
@@ -110,7 +123,26 @@ def reset_stuck_runs(
         if changed:
             reset += 1
             record_failure(run.group, error)
+            if run.pk in orphans:
+                queue_refresh(run.group, reason=run.reason, initiated_by=run.initiated_by)
     return reset
+
+
+def _orphaned_runs(started_before: datetime) -> list[int]:
+    """Running runs started before then whose group's lock is neither held nor awaited by any session."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT r.id FROM groups_refreshrun r
+            WHERE r.status = %s AND r.started_at < %s AND NOT EXISTS (
+                SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database
+                                                               WHERE datname = current_database())
+                  AND l.classid::bigint = %s AND l.objid::bigint = r.group_id AND l.objsubid = 2)
+            """,
+            [RefreshRun.Status.RUNNING, started_before, LOCK_NAMESPACE],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _minutes(span: timedelta) -> str:

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from django.db import DatabaseError
 
 from . import health, schedules, services
 from .models import CustomerGroup, Reason, RefreshRun
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="groups.refresh_group")
 def refresh_group(group_id: int, reason: str = Reason.MANUAL_REFRESH, run_id: int | None = None) -> None:
+    """Acknowledged late, so a message whose worker died is delivered again: a run that already
+    ended is not run twice, and a run left running by a dead worker is run again (the engine's
+    lock keeps two runs of a group apart; a second full refresh finds nothing to change)."""
     group = CustomerGroup.objects.filter(pk=group_id).first()
     if group is None:
         return
     run = RefreshRun.objects.filter(pk=run_id).first() if run_id else None
-    services.refresh(group, reason=reason, run=run)
+    if run_id and (run is None or run.status not in (RefreshRun.Status.QUEUED, RefreshRun.Status.RUNNING)):
+        return
+    try:
+        services.refresh(group, reason=reason, run=run)
+    except DatabaseError:
+        if CustomerGroup.objects.filter(pk=group_id).exists():
+            raise
+        logger.info("group %s was deleted while its refresh waited; nothing to refresh", group_id)
 
 
 @shared_task(name="groups.refresh_scheduled")

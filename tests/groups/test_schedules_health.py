@@ -18,8 +18,10 @@ from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from config.celery import app
 from customers.models import Customer
 from groups import health, schedules, services
+from groups.engine import LOCK_NAMESPACE
 from groups.models import CustomerGroup, RefreshRun
 from tests.groups.test_schedules import CUSTOMERS, make_group, members, utc
+from tests.groups.test_stuck_runs import other_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -243,7 +245,10 @@ def test_runs_stuck_past_the_limit_are_failed_and_counted(time_machine):
         group=group, reason="schedule", status="succeeded", started_at=now - timedelta(hours=5)
     )
 
-    assert health.reset_stuck_runs(now) == 2
+    # The busy run's worker is alive: it holds its group's lock.
+    with other_connection() as worker:
+        worker.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, group.pk])
+        assert health.reset_stuck_runs(now) == 2
     stuck.refresh_from_db()
     lost.refresh_from_db()
     assert (stuck.status, stuck.finished_at) == ("failed", now)
@@ -253,7 +258,9 @@ def test_runs_stuck_past_the_limit_are_failed_and_counted(time_machine):
     assert RefreshRun.objects.get(pk=done.pk).status == "succeeded"
     group.refresh_from_db()
     assert group.failure_count == 2
-    assert health.reset_stuck_runs(now) == 0
+    with other_connection() as worker:
+        worker.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, group.pk])
+        assert health.reset_stuck_runs(now) == 0
 
 
 # --- staleness ----------------------------------------------------------------------------------
