@@ -182,8 +182,10 @@ def _key(sync: GroupSync, label: str, contacts: Sequence[Contact]) -> str:
 
 
 def _accepted(sync: GroupSync, sent: list[Contact], returned: dict[int, str], skipped: dict) -> list[Contact]:
-    """The contacts the app took; the others are recorded as skipped."""
+    """The contacts the app took (no longer skipped, if they were); the others are recorded as skipped."""
     _remember(sync, returned)
+    SyncSkip.objects.filter(sync=sync, customer_id__in=[c.customer_id for c in sent if c.customer_id in returned]
+                            ).delete()  # fmt: skip
     for contact in sent:
         if contact.customer_id not in returned:
             skipped[contact.customer_id] = "refused by the app"
@@ -211,8 +213,6 @@ def _record(sync: GroupSync, kind: str, end: Position, added: list[int], removed
             [SyncSkip(sync=sync, customer_id=cid, reason=reason, skipped_at=now) for cid, reason in skipped.items()],
             update_conflicts=True, unique_fields=["sync", "customer_id"], update_fields=["reason", "skipped_at"],
         )  # fmt: skip
-    if added:
-        SyncSkip.objects.filter(sync=sync, customer_id__in=added).delete()
 
 
 # --- contacts and consent ------------------------------------------------------------------------

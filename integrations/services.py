@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.db import connection as db
 from django.db import transaction
@@ -105,9 +106,11 @@ def test_connection(connection: Connection) -> tuple[bool, str]:
 
 
 def record_connection_success(connection_id: int) -> None:
-    Connection.objects.filter(pk=connection_id).exclude(status=Connection.Status.DISABLED).update(
-        status=Connection.Status.OK, last_success_at=timezone.now()
-    )
+    now = timezone.now()
+    # Written at most once a minute while working: every drain ends here.
+    Connection.objects.filter(pk=connection_id).exclude(status=Connection.Status.DISABLED).exclude(
+        status=Connection.Status.OK, last_success_at__gte=now - timedelta(minutes=1)
+    ).update(status=Connection.Status.OK, last_success_at=now)
 
 
 def record_connection_error(connection_id: int, exc: ProviderError) -> None:

@@ -13,6 +13,7 @@ from .providers.base import ProviderError
 
 BUSY_RETRY_SECONDS = 1.0
 WAITING_RETRY_SECONDS = 0.5
+MAX_WAITING_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 600.0
 
 
@@ -35,7 +36,10 @@ def drain(self, sync_id: int) -> None:
     elif outcome is draining.Outcome.BUSY:
         drain.apply_async((sync_id,), countdown=BUSY_RETRY_SECONDS * random.uniform(1, 2))
     elif outcome is draining.Outcome.WAITING:
-        drain.apply_async((sync_id,), countdown=WAITING_RETRY_SECONDS)
+        # An older transaction is still open: look again soon, then less and less often (a long
+        # import can keep it open for minutes; the sweep looks too).
+        countdown = min(MAX_WAITING_SECONDS, WAITING_RETRY_SECONDS * 2 ** min(self.request.retries, 10))
+        raise self.retry(countdown=countdown)
 
 
 @shared_task(name="integrations.sweep")
