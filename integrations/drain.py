@@ -77,11 +77,14 @@ def _drain_locked(sync: GroupSync, provider: Provider, steps: int) -> Outcome:
         sync.remote_id = provider.rename_list(sync.remote_id, sync.group.name) or sync.remote_id
         GroupSync.objects.filter(pk=sync.pk).update(remote_id=sync.remote_id, remote_name=sync.group.name)
         sync.remote_name = sync.group.name
-    for _ in range(steps):
-        if not _step(sync, provider):
-            break
-    else:
-        return Outcome.MORE
+    try:
+        for _ in range(steps):
+            if not _step(sync, provider):
+                break
+        else:
+            return Outcome.MORE
+    except _Stopped:
+        return Outcome.DONE
     GroupSync.objects.filter(pk=sync.pk).update(last_error="", failure_count=0)
     # A change whose transaction committed while an older one is still open is not in the feed
     # yet; nothing else would wake this sync when the older one ends without touching groups.
@@ -164,11 +167,18 @@ def _step(sync: GroupSync, provider: Provider) -> bool:
     return True
 
 
+class _Stopped(Exception):
+    """Staff paused or turned off the sync while this drain was sending."""
+
+
 def _advance(sync: GroupSync, after: Position, end: Position) -> None:
-    # Only from the position this drain read: a sync turned off meanwhile keeps its reset.
-    GroupSync.objects.filter(pk=sync.pk, position=str(after)).update(
+    # Only from the position this drain read, and only while still running: a sync paused or
+    # turned off meanwhile keeps what staff set (a paused one resends this batch when resumed).
+    moved = GroupSync.objects.filter(pk=sync.pk, position=str(after), state__in=GroupSync.RUNNING).update(
         position=str(end), sending_until="", last_synced_at=timezone.now()
     )
+    if not moved:
+        raise _Stopped
     sync.position, sync.sending_until = str(end), ""
 
 

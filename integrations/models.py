@@ -54,6 +54,8 @@ class GroupSync(models.Model):
         FAILING = "failing", "Failing"
         PAUSED = "paused", "Paused"
 
+    RUNNING = (State.BACKFILLING, State.IN_SYNC)  # the states in which the drain sends
+
     group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="syncs")
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="syncs")
     state = models.CharField(max_length=16, choices=State.choices, default=State.OFF)
@@ -84,7 +86,7 @@ class GroupSync(models.Model):
 
     @property
     def is_running(self) -> bool:
-        return self.state in (self.State.BACKFILLING, self.State.IN_SYNC)
+        return self.state in self.RUNNING
 
     @property
     def feed_position(self) -> Position | None:

@@ -184,15 +184,13 @@ def capture_remote_lists(group: CustomerGroup) -> list[tuple[int, str]]:
 
 # --- queueing drains -----------------------------------------------------------------------------
 
-RUNNING = [GroupSync.State.BACKFILLING, GroupSync.State.IN_SYNC]
-
 
 def queue_drains(group_ids: Sequence[int] | None = None, *, sync_ids: Sequence[int] | None = None,
                  force: bool = False) -> list[int]:  # fmt: skip
     """Queue one drain per running sync of these groups, unless one is queued already (or `force`)."""
     from .tasks import drain  # tasks import this module
 
-    syncs = GroupSync.objects.filter(state__in=RUNNING, group__sync_enabled=True).exclude(
+    syncs = GroupSync.objects.filter(state__in=GroupSync.RUNNING, group__sync_enabled=True).exclude(
         connection__status=Connection.Status.DISABLED
     )
     if group_ids is not None:
