@@ -22,10 +22,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from config.pagination import GrowingListPagination, TotalOrderingFilter
 from customers.api import CustomerFilter, CustomerViewSet, MomentFilter, StoredJSONField
 from customers.models import Customer
 
@@ -486,6 +486,10 @@ def _group_names(rules: dict) -> dict[int, str]:
     return dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(rules)).values_list("pk", "name"))
 
 
+class MembersPagination(GrowingListPagination):
+    ordering = "customer_id"
+
+
 class GroupChildMixin:
     """A list under /groups/<group_pk>/...; an unknown group is a 404."""
 
@@ -496,11 +500,12 @@ class GroupChildMixin:
 
 
 class GroupMembersViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """The current members of a group; manual groups are edited here."""
+    """The current members of a group, by customer id, a cursor per page; manual groups are edited here."""
 
     serializer_class = MemberSerializer
     queryset = Membership.objects.all()
     filter_backends: list = []
+    pagination_class = MembersPagination
     action_permissions = {"add": GROUP_CHANGE, "remove": GROUP_CHANGE}
 
     def get_queryset(self):
@@ -548,12 +553,14 @@ class GroupMembersViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.Gener
 
 
 class GroupHistoryViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Every add and remove of a group: who, when, why (newest first unless ?ordering= says otherwise)."""
+    """Every add and remove of a group: who, when, why (newest first unless ?ordering= says otherwise),
+    a cursor per page."""
 
     serializer_class = HistorySerializer
     queryset = MembershipChange.objects.all()
-    filter_backends = [filters.DjangoFilterBackend, OrderingFilter]
+    filter_backends = [filters.DjangoFilterBackend, TotalOrderingFilter]
     filterset_class = HistoryFilter
+    pagination_class = GrowingListPagination
     ordering_fields = ["changed_at", "id"]
     ordering = ["-changed_at", "-id"]
 

@@ -153,7 +153,7 @@ def test_list_filter_retrieve_put_and_delete(api):
 def test_members_are_paginated_with_the_customer_fields(api, people):
     body = create_group(api)
     response = api.get(f"/api/groups/{body['id']}/members/")
-    assert response.status_code == 200 and response.json()["count"] == 2
+    assert response.status_code == 200 and len(response.json()["results"]) == 2 and response.json()["next"] is None
     first = response.json()["results"][0]
     assert set(first) == {"id", "external_id", "email", "added_at"} and first["external_id"] == "ann"
     assert api.get("/api/groups/999999/members/").status_code == 404
@@ -180,7 +180,7 @@ def test_history_lists_each_change_with_the_customer_and_an_empty_sync(api, peop
     body = create_group(api)
     Customer.objects.filter(pk=people["ann"].pk).update(role="staff")
     history = api.get(f"/api/groups/{body['id']}/history/").json()
-    assert history["count"] == 3
+    assert len(history["results"]) == 3 and history["next"] is None
     newest = history["results"][0]
     assert newest["change"] == "removed" and newest["customer"] == {
         "id": people["ann"].pk,
@@ -188,11 +188,11 @@ def test_history_lists_each_change_with_the_customer_and_an_empty_sync(api, peop
         "email": "ann@example.com",
     }
     assert newest["reason"] == "event" and newest["sync"] == {}
-    assert api.get(f"/api/groups/{body['id']}/history/?change=added").json()["count"] == 2
+    assert len(api.get(f"/api/groups/{body['id']}/history/?change=added").json()["results"]) == 2
     oldest_first = api.get(f"/api/groups/{body['id']}/history/?ordering=changed_at").json()["results"]
     assert oldest_first[0]["change"] == "added"
     ann_only = api.get(f"/api/groups/{body['id']}/history/?customer={people['ann'].pk}").json()
-    assert ann_only["count"] == 2
+    assert len(ann_only["results"]) == 2
 
 
 @pytest.fixture
