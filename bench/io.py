@@ -128,7 +128,7 @@ def ingest(events: int, batch: int, customers: int, clients: int = 1, seed: int 
     # Steady state, as in production: the groups already hold these customers' memberships, so what
     # is measured is keeping them current, not filling 200 new groups (setup, not measured).
     touched = sorted({int(e["customer"][1:]) for p in payloads for e in p["events"]})
-    engine.evaluate(list(CustomerGroup.objects.filter(kind="dynamic", is_active=True)), touched, now)
+    engine.evaluate(list(CustomerGroup.objects.active_dynamic()), touched, now)
     bench_data.settle()
     changes_before = MembershipChange.objects.count()
 
@@ -303,7 +303,6 @@ def import_customers(rows: int, existing: int) -> dict:
 
     from customers.imports import import_customers as run_import
     from customers.imports import parse_mapping
-    from groups.engine import group_zone
     from groups.models import CustomerGroup
     from groups.rules import Catalogue, compile_rules
 
@@ -326,8 +325,8 @@ def import_customers(rows: int, existing: int) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT array_agg(id) FROM customers_customer WHERE external_id = ANY(%s)", [external_ids])
         imported = cursor.fetchone()[0]
-        for group in CustomerGroup.objects.filter(kind="dynamic", is_active=True):
-            tz = group_zone(group)
+        for group in CustomerGroup.objects.active_dynamic():
+            tz = group.zone
             at_start, start_params = compile_rules(group.rules, now=started_at, tz=tz, catalogue=catalogue)
             at_end, end_params = compile_rules(group.rules, now=finished_at, tz=tz, catalogue=catalogue)
             cursor.execute(
@@ -352,7 +351,7 @@ def import_customers(rows: int, existing: int) -> dict:
         "updated": report.updated,
         "seconds": round(seconds, 2),
         "rows_per_s": round(report.rows / seconds),
-        "groups_checked": CustomerGroup.objects.filter(kind="dynamic", is_active=True).count(),
+        "groups_checked": CustomerGroup.objects.active_dynamic().count(),
         "members_not_current": wrong,
     }
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import zoneinfo
 
 from django.core.exceptions import ImproperlyConfigured
+
+from .timezones import is_time_zone_name
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -65,12 +66,8 @@ def env_choice(name: str, default: str, choices: list[str], *, environ=None) -> 
 
 def env_time_zone(name: str, default: str = "UTC", *, environ=None) -> str:
     value = env_str(name, default, environ=environ)
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ImproperlyConfigured(
-            f"{name}={value!r} is not an IANA time zone name such as 'Europe/Paris' or 'UTC'."
-        ) from None
+    if not is_time_zone_name(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not an IANA time zone name such as 'Europe/Paris' or 'UTC'.")
     return value
 
 

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.text import slugify
 
 from . import import_jobs
+from .attributes import declared_types
 from .imports import FIELDS, ColumnMap, ImportInvalid, check_mapping, guess_mapping, read_header
 from .models import AttributeDefinition, CustomerImport
 
@@ -86,7 +87,7 @@ def upload(model_admin, request: HttpRequest) -> HttpResponse:
 
 
 def _targets() -> list[tuple[str, str]]:
-    declared = AttributeDefinition.objects.filter(entity="customer").values_list("key", "type")
+    declared = declared_types().items()
     return [
         ("", "— do not import —"),
         *((name, name.replace("_", " ").capitalize()) for name in FIELDS),
@@ -120,7 +121,7 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
             }
         )
     if request.method == "POST":
-        declared = dict(AttributeDefinition.objects.filter(entity="customer").values_list("key", "type"))
+        declared = declared_types()
         chosen_map = []
         for column in columns:
             if not column["chosen"]:

@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from . import fields as customer_fields
 from . import services
 from .attributes import clean_attributes, declared_types
 from .models import Account, AttributeDefinition, Customer, Event
@@ -80,10 +81,12 @@ class CustomerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
         fields = [
-            "id", "external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
-            "signup_source", "birthdate", "email_consent", "sms_consent", "attributes", "accounts", "created_at",
-            "updated_at",
-        ]  # fmt: skip
+            "id",
+            *customer_fields.CUSTOMER_FIELDS,
+            "attributes",
+            "accounts",
+            *customer_fields.CUSTOMER_TIMESTAMPS,
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def validate_external_id(self, value):

@@ -24,18 +24,18 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from .attributes import KEY_RE
+from . import fields
+from .attributes import KEY_RE, declared_types
 from .models import AttributeDefinition, Customer
 from .signals import announce, announcing_as
 from .values import coerce_attribute_value
 
 # The built-in fields an import may write, and their kind.
-TEXT_FIELDS = ("external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
-               "signup_source")  # fmt: skip
-BOOLEAN_FIELDS = ("email_consent", "sms_consent")
-FIELDS = (*TEXT_FIELDS, "birthdate", *BOOLEAN_FIELDS)
+FIELDS = tuple(fields.CUSTOMER_FIELDS)
+TEXT_FIELDS = fields.of_type(fields.CUSTOMER_FIELDS, fields.TEXT)
+BOOLEAN_FIELDS = fields.of_type(fields.CUSTOMER_FIELDS, fields.BOOLEAN)
 ATTRIBUTE_PREFIX = "attributes."
-ATTRIBUTE_TYPES = tuple(AttributeDefinition.Type.values)
+ATTRIBUTE_TYPES = fields.ATTRIBUTE_TYPES
 MAX_REPORTED_ERRORS = 1000
 # Wider files are refused: the mapping page lists every column, and no customer has that many fields.
 MAX_COLUMNS = 1000
@@ -271,7 +271,7 @@ def import_customers(
         raise ImportInvalid("the file is empty: the first line must name the columns")
     check_header(header)
     mapping = mapping if mapping is not None else guess_mapping(header)
-    types = dict(AttributeDefinition.objects.filter(entity="customer").values_list("key", "type"))
+    types = declared_types()
     new_types = check_mapping(mapping, header, types)
     checker = _RowChecker(mapping, {**types, **new_types})
     report = ImportReport(declared_attributes=sorted(new_types))

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 
+from . import fields
 from .querysets import AccountQuerySet, CustomerOwnedQuerySet, CustomerQuerySet, EventQuerySet
 
 
@@ -132,11 +133,11 @@ class AttributeDefinition(models.Model):
         ACCOUNT = "account", "Account"
 
     class Type(models.TextChoices):
-        TEXT = "text", "Text"
-        NUMBER = "number", "Number"
-        BOOLEAN = "boolean", "Boolean"
-        DATE = "date", "Date"
-        DATETIME = "datetime", "Date and time"
+        TEXT = fields.TEXT, "Text"
+        NUMBER = fields.NUMBER, "Number"
+        BOOLEAN = fields.BOOLEAN, "Boolean"
+        DATE = fields.DATE, "Date"
+        DATETIME = fields.DATETIME, "Date and time"
 
     entity = models.CharField(max_length=16, choices=Entity.choices, default=Entity.CUSTOMER)
     key = models.SlugField(max_length=100, allow_unicode=False, help_text="Letters, digits, _ and -")

@@ -15,14 +15,8 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
+from . import fields
 from .models import Account, AccountMembership, Customer, Event
-
-# What identify may write on a customer; a key absent from the request leaves the stored value alone.
-CUSTOMER_FIELDS = (
-    "external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role", "signup_source",
-    "birthdate", "email_consent", "sms_consent",
-)  # fmt: skip
-ACCOUNT_FIELDS = ("name", "kind")
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,8 @@ def identify_customer(
             created = customer is None
             if created:
                 customer = Customer()
-            for name in CUSTOMER_FIELDS:
+            # A key absent from the request leaves the stored value alone.
+            for name in fields.CUSTOMER_FIELDS:
                 if name in values:
                     setattr(customer, name, values[name])
             customer.external_id = customer.external_id or None
@@ -108,7 +103,7 @@ def identify_account(external_id: str, values: dict, *, attributes: dict | None 
     """Create or update an account by external_id; attributes are merged into the stored ones."""
     with transaction.atomic():
         account, created = Account.objects.select_for_update().get_or_create(external_id=external_id)
-        for name in ACCOUNT_FIELDS:
+        for name in fields.ACCOUNT_FIELDS:
             if name in values:
                 setattr(account, name, values[name])
         if attributes:
@@ -176,3 +171,26 @@ def record_events(events: Sequence[dict]) -> list[tuple[int, datetime]]:
     """Insert validated events (their column values) in one statement: the id and created_at of each,
     in order. The groups evaluate their customers once, after commit."""
     return Event.objects.record(events)
+
+
+def match_customers(tokens: list[str]) -> tuple[set[int], list[str]]:
+    """Customer ids for emails (any case) and external ids, and the tokens that matched nobody.
+
+    A header cell such as "email" simply matches nobody and is reported, which tells staff it was read.
+    """
+    emails = {t.lower() for t in tokens if "@" in t}
+    others = [t for t in tokens if "@" not in t]
+    ids: set[int] = set()
+    found_emails: set[str] = set()
+    if emails:
+        rows = Customer.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails)
+        for pk, email in rows.values_list("pk", "email_ci"):
+            ids.add(pk)
+            found_emails.add(email)
+    found_external: set[str] = set()
+    if others:
+        for pk, external_id in Customer.objects.filter(external_id__in=others).values_list("pk", "external_id"):
+            ids.add(pk)
+            found_external.add(external_id)
+    unmatched = [t for t in tokens if (t.lower() not in found_emails if "@" in t else t not in found_external)]
+    return ids, unmatched

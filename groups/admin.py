@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from customers.models import Customer
 
 from . import admin_tabs, admin_views, charts, exports, schedules, services
+from .dependencies import dependants_of
 from .forms import CustomerGroupForm
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
 
@@ -190,7 +191,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
 
     @admin.action(description="Duplicate selected groups", permissions=["add"])
     def duplicate_groups(self, request, queryset):
-        copies = [admin_views.duplicate_group(group, request.user) for group in queryset]
+        copies = [services.duplicate_group(group, initiated_by=request.user) for group in queryset]
         self.message_user(request, f"{len(copies)} groups duplicated: " + ", ".join(c.name for c in copies) + ".")
 
     @admin.action(description="Export members of selected groups as CSV", permissions=["view"])
@@ -226,7 +227,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
                 "history": MembershipChange.objects.filter(group=g).count(),
                 "runs": RefreshRun.objects.filter(group=g).count(),
                 "scheduled": schedules.is_scheduled(g),
-                "dependants": [d.name for d in services.dependants_of(g) if d.pk not in ids],
+                "dependants": [d.name for d in dependants_of(g) if d.pk not in ids],
             }
             for g in groups
         ]

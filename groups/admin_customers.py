@@ -14,10 +14,10 @@ from django.utils import timezone
 from customers.admin import CustomerAdmin
 from customers.models import Customer
 
-from . import engine, services
+from . import services
 from .forms import ChooseGroupForm
 from .models import CustomerGroup, Membership
-from .rules import Catalogue, explain_rules, rule_dependencies
+from .rules import Catalogue, explain_rules
 
 
 class InGroupFilter(admin.SimpleListFilter):
@@ -100,9 +100,13 @@ def group_explanations(customer_id: int) -> list[dict]:
         group = membership.group
         item = {"group": group, "added_at": membership.added_at, "why": None}
         if group.is_dynamic and group.rules:
-            names = dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(group.rules)).values_list("pk", "name"))
             item["why"] = explain_rules(
-                group.rules, customer_id, now=now, tz=engine.group_zone(group), catalogue=catalogue, group_names=names
+                group.rules,
+                customer_id,
+                now=now,
+                tz=group.zone,
+                catalogue=catalogue,
+                group_names=group.dependency_names(),
             )
         found.append(item)
     return found

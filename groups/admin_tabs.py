@@ -13,11 +13,12 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import AttributeDefinition, Customer
+from customers.attributes import declared_types
+from customers.models import Customer
 
-from . import charts, engine, exports, health, schedules, services
+from . import charts, exports, health, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot
-from .rules import Catalogue, compile_rules, describe_rules, render_sql, rule_dependencies
+from .rules import Catalogue
 
 TABS = (("members", "Members"), ("history", "History"), ("settings", "Settings"))
 MEMBERS_SHOWN = 100
@@ -36,7 +37,7 @@ def _customer_search(text: str, prefix: str = "") -> Q:
 
 
 def members_context(group: CustomerGroup, params) -> dict:
-    declared = list(AttributeDefinition.objects.filter(entity="customer").values_list("key", flat=True))
+    declared = list(declared_types())
     available = [*exports.GROUP_COLUMNS, *(f"attributes.{key}" for key in declared)]
     chosen = [c for c in params.getlist("columns") if c in available] or list(exports.DEFAULT_COLUMNS)
     search = params.get("q", "").strip()
@@ -85,7 +86,7 @@ def size_points(group: CustomerGroup, days: int, now: dt.datetime | None = None)
     # Over long ranges the daily snapshots alone draw the line; every run would crowd it.
     if days > 30:
         snapshots = snapshots.filter(kind=SizeSnapshot.Kind.DAILY)
-    zone = engine.group_zone(group)
+    zone = group.zone
     points = [
         (taken_at.astimezone(zone), count) for taken_at, count in snapshots.values_list("taken_at", "member_count")
     ]
@@ -103,7 +104,7 @@ def history_context(group: CustomerGroup, params, page_number: str | None = None
     change = params.get("change", "")
     if change in MembershipChange.Change.values:
         changes = changes.filter(change=change)
-    zone = engine.group_zone(group)
+    zone = group.zone
     since, until = _day(params.get("since")), _day(params.get("until"))
     if since:
         changes = changes.filter(changed_at__gte=dt.datetime.combine(since, dt.time(), zone))
@@ -162,10 +163,6 @@ def settings_context(group: CustomerGroup) -> dict:
     }
     if group.is_dynamic and group.rules:
         catalogue = Catalogue.load()
-        names = dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(group.rules)).values_list("pk", "name"))
-        context["rule_sentence"] = describe_rules(group.rules, catalogue=catalogue, group_names=names)
-        condition, params = compile_rules(
-            group.rules, now=now, tz=engine.group_zone(group), catalogue=catalogue, alias="c"
-        )
-        context["rule_sql"] = render_sql(f"SELECT c.id\nFROM customers_customer c\nWHERE {condition}", params)
+        context["rule_sentence"] = group.rule_sentence(catalogue)
+        context["rule_sql"] = group.rule_sql(catalogue, now)
     return context

@@ -7,24 +7,25 @@ only, check the model permission, say what happened with `message_user`, and red
 from __future__ import annotations
 
 import json
-import zoneinfo
 from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from config.timezones import is_time_zone_name
+from customers import services as customer_services
+
 from . import exports, services
-from .forms import MemberListForm, match_customers
-from .models import CustomerGroup, Membership, Reason
+from .dependencies import dependency_order
+from .forms import MemberListForm
+from .models import CustomerGroup
 from .preview import preview as preview_rules
 from .rules import RulesInvalid
 
@@ -51,33 +52,6 @@ def urls(model_admin) -> list:
 
 
 # --- shared operations (the list's actions call these too) ---------------------------------------
-
-
-def duplicate_group(group: CustomerGroup, user) -> CustomerGroup:
-    """A copy with the same rules, settings and tags (a manual group's members too), named "Copy of ..."."""
-    base = slugify(f"copy of {group.slug}")[:240]
-    taken = set(CustomerGroup.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    with transaction.atomic():
-        copy = CustomerGroup.objects.create(
-            name=f"Copy of {group.name}"[:255],
-            slug=slug,
-            description=group.description,
-            kind=group.kind,
-            rules=group.rules,
-            refresh_mode=group.refresh_mode,
-            schedule=group.schedule,
-            time_zone=group.time_zone,
-            is_active=group.is_active,
-        )
-        copy.tags.set(group.tags.all())
-    if copy.is_dynamic and copy.is_active:
-        services.refresh(copy, reason=Reason.RULE_CHANGE, initiated_by=user)
-    elif not copy.is_dynamic:
-        services.add_members(copy, Membership.objects.filter(group=group).values_list("customer_id", flat=True))
-    return copy
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -117,9 +91,7 @@ def refresh(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
 def refresh_all(model_admin, request: HttpRequest) -> HttpResponse:
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
-    from .engine import dependency_order
-
-    groups = dependency_order(list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True)))
+    groups = dependency_order(list(CustomerGroup.objects.active_dynamic()))
     for group in groups:  # queued dependencies first, so a worker meets them in that order
         services.queue_refresh(group, initiated_by=request.user)
     model_admin.message_user(request, f"Refresh queued for {len(groups)} active dynamic groups.")
@@ -146,7 +118,7 @@ def duplicate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse
     group = _group(model_admin, request, object_id, change=False)
     if not model_admin.has_add_permission(request):
         raise PermissionDenied
-    copy = duplicate_group(group, request.user)
+    copy = services.duplicate_group(group, initiated_by=request.user)
     model_admin.message_user(request, f"“{copy}” created as a copy of “{group}”.")
     return redirect(reverse("admin:groups_customergroup_change", args=[copy.pk]) + "?tab=settings")
 
@@ -173,7 +145,7 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
     group = CustomerGroup.objects.filter(pk=group_id).first() if isinstance(group_id, int) else None
     # A time zone still being typed in the form must not break the preview: fall back to the group's.
     time_zone = body.get("time_zone") or None
-    if time_zone is not None and time_zone not in zoneinfo.available_timezones():
+    if time_zone is not None and not is_time_zone_name(time_zone):
         time_zone = None
     try:
         result = preview_rules(body.get("rules"), group=group, time_zone=time_zone)
@@ -198,7 +170,7 @@ def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpRespo
     report = None
     form = MemberListForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        ids, unmatched = match_customers(form.cleaned_data["tokens"])
+        ids, unmatched = customer_services.match_customers(form.cleaned_data["tokens"])
         adding = form.cleaned_data["operation"] == "add"
         edit = services.add_members if adding else services.remove_members
         changed = edit(group, ids, initiated_by=request.user)

@@ -8,11 +8,10 @@ group, the schedule keeps its beat task), so the group is current when the call 
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django import forms
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.text import slugify
@@ -29,18 +28,13 @@ from config.pagination import GrowingListPagination, TotalOrderingFilter
 from customers.api import CustomerFilter, CustomerViewSet, MomentFilter, StoredJSONField
 from customers.models import Customer
 
-from . import schedules, services
-from .exports import export_request
+from . import exports, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, Tag
 from .preview import preview as preview_rules
 from .rules import (
     Catalogue,
     RulesInvalid,
-    compile_rules,
-    describe_rules,
     explain_rules,
-    render_sql,
-    rule_dependencies,
     validate_rules,
 )
 
@@ -126,18 +120,13 @@ class GroupSerializer(serializers.ModelSerializer):
         refresh_mode = current("refresh_mode", CustomerGroup.RefreshMode.EVENTS)
         schedule = current("schedule", {}) or {}
         time_zone = current("time_zone", "")
-        if kind == CustomerGroup.Kind.MANUAL and refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
-            errors["refresh_mode"] = ["a manual group is never refreshed; use 'events'"]
-        elif refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE or schedule:
-            for problem in schedules.validate_schedule(schedule, time_zone):
-                if problem["path"] == "/time_zone":
-                    errors.setdefault("time_zone", []).append(problem["message"])
-                else:
-                    errors.setdefault("schedule", []).append(problem)
-        elif time_zone:
-            zone_problems = [p for p in schedules.validate_schedule({}, time_zone) if p["path"] == "/time_zone"]
-            if zone_problems:
-                errors["time_zone"] = [p["message"] for p in zone_problems]
+        for problem in services.settings_errors(
+            kind=kind, refresh_mode=refresh_mode, schedule=schedule, time_zone=time_zone
+        ):
+            if problem["path"] in ("/refresh_mode", "/time_zone"):
+                errors.setdefault(problem["path"].strip("/"), []).append(problem["message"])
+            else:
+                errors.setdefault("schedule", []).append(problem)
         if errors:
             raise ValidationError(errors)
         if kind == CustomerGroup.Kind.MANUAL:
@@ -391,12 +380,7 @@ class GroupViewSet(viewsets.ModelViewSet):
             return Response({"sentence": "Members are added and removed by hand", "sql": None})
         catalogue = Catalogue.load()
         _ensure_stored_rules_valid(group, catalogue)
-        names = _group_names(group.rules)
-        condition, params = compile_rules(
-            group.rules, now=timezone.now(), tz=_zone(group), catalogue=catalogue, alias="c"
-        )
-        sql = render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)
-        return Response({"sentence": describe_rules(group.rules, catalogue=catalogue, group_names=names), "sql": sql})
+        return Response({"sentence": group.rule_sentence(catalogue), "sql": group.rule_sql(catalogue, timezone.now())})
 
     @extend_schema(
         request=PreviewRequestSerializer,
@@ -436,9 +420,9 @@ class GroupViewSet(viewsets.ModelViewSet):
                 group.rules,
                 int(customer_id),
                 now=timezone.now(),
-                tz=_zone(group),
+                tz=group.zone,
                 catalogue=Catalogue.load(),
-                group_names=_group_names(group.rules),
+                group_names=group.dependency_names(),
             )
         except LookupError:
             return Response({"detail": f"no customer with id {customer_id}"}, status=status.HTTP_404_NOT_FOUND)
@@ -468,22 +452,12 @@ class GroupViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(data) if page is not None else Response(data)
 
 
-def _zone(group: CustomerGroup) -> zoneinfo.ZoneInfo:
-    from .engine import group_zone
-
-    return group_zone(group)
-
-
 def _ensure_stored_rules_valid(group: CustomerGroup, catalogue: Catalogue) -> None:
     """Stored rules can stop being valid (an attribute's type changed, a group was deleted): say what
     is wrong, as a save would, rather than fail while compiling them."""
     problems = validate_rules(group.rules, catalogue=catalogue, group_id=group.pk)
     if problems:
         raise ValidationError({"rules": problems})
-
-
-def _group_names(rules: dict) -> dict[int, str]:
-    return dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(rules)).values_list("pk", "name"))
 
 
 class MembersPagination(GrowingListPagination):
@@ -600,7 +574,7 @@ class GroupExportView(GenericAPIView):
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request, pk: int):
-        return export_request(request, self.get_object())
+        return _export(request, self.get_object())
 
 
 class CustomerExportView(GenericAPIView):
@@ -625,4 +599,13 @@ class CustomerExportView(GenericAPIView):
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request):
-        return export_request(request, self.filter_queryset(self.get_queryset()), filename="customers.csv")
+        return _export(request, self.filter_queryset(self.get_queryset()), filename="customers.csv")
+
+
+def _export(request, source: CustomerGroup | QuerySet, *, filename: str | None = None) -> StreamingHttpResponse:
+    """The API's export: `?columns=a,b&bom=true`; a bad column is a 400 naming it."""
+    bom = str(request.query_params.get("bom", "")).lower() in ("1", "true", "yes", "on")
+    try:
+        return exports.export_response(source, request.query_params.get("columns"), bom, filename=filename)
+    except exports.ColumnsInvalid as exc:
+        raise ValidationError({"columns": [str(exc)]}) from exc

@@ -20,7 +20,6 @@ import functools
 import itertools
 import logging
 import re
-import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +32,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.numeric import Int8
 
-from . import feed
+from . import feed, history
+from .dependencies import dependants_among, dependency_levels, dependency_order
 from .models import CustomerGroup, Reason
-from .rules import Catalogue, events_read, rule_dependencies
+from .rules import Catalogue, events_read
 from .rules.compiler import Compiled, compile_template, customer_values_join, event_aggregates_join, resolve
 
 logger = logging.getLogger(__name__)
@@ -71,10 +71,6 @@ class Outcome:
         for group_id, ids in other.changed_customers.items():
             self.changed_customers.setdefault(group_id, set()).update(ids)
         self.failed.update(other.failed)
-
-
-def group_zone(group: CustomerGroup) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(group.time_zone or settings.TIME_ZONE)
 
 
 def evaluate(
@@ -271,10 +267,7 @@ class _ActivePlan:
             groups = self.groups
             if events is not None:
                 chosen = {g.pk for g in groups if events_read(g.rules) & events}
-                while dependants := {
-                    g.pk for g in groups if g.pk not in chosen and rule_dependencies(g.rules) & chosen
-                }:
-                    chosen |= dependants
+                chosen |= {g.pk for g in dependants_among(chosen, groups)}
                 groups = [g for g in groups if g.pk in chosen]
             self._levels[events] = dependency_levels(groups)
         return self._levels[events]
@@ -300,7 +293,7 @@ def _active_plan() -> _ActivePlan:
         (fingerprint,) = cursor.fetchone()
     plan = _active.get(connection.alias)
     if plan is None or plan.fingerprint != fingerprint:
-        groups = list(CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True))
+        groups = list(CustomerGroup.objects.active_dynamic())
         templates, failed = _compile(groups, Catalogue.load())
         compiled = [g for g in groups if g.pk in templates]
         # Loaded after the fingerprint: if a group changed in between, the next write reloads again.
@@ -316,29 +309,6 @@ def lock_groups(group_ids: list[int], *, shared: bool) -> None:
             f"SELECT {function}(%s, g::int) FROM unnest(%s::bigint[]) AS g",
             [LOCK_NAMESPACE, group_ids],
         )
-
-
-def dependency_levels(groups: Sequence[CustomerGroup]) -> list[list[CustomerGroup]]:
-    """Split groups into levels so that a group comes after the groups its rules read (in_group)."""
-    by_id = {g.pk: g for g in groups}
-    depth: dict[int, int] = {}
-
-    def depth_of(group_id: int, seen: frozenset = frozenset()) -> int:
-        if group_id in depth:
-            return depth[group_id]
-        group = by_id[group_id]
-        inner = [d for d in rule_dependencies(group.rules) if d in by_id and d not in seen]
-        depth[group_id] = 1 + max((depth_of(d, seen | {group_id}) for d in inner), default=-1)
-        return depth[group_id]
-
-    levels: dict[int, list[CustomerGroup]] = {}
-    for group in groups:
-        levels.setdefault(depth_of(group.pk), []).append(group)
-    return [levels[k] for k in sorted(levels)]
-
-
-def dependency_order(groups: Sequence[CustomerGroup]) -> list[CustomerGroup]:
-    return [g for level in dependency_levels(groups) for g in level]
 
 
 def _apply_prepared(groups, customer_ids, conditions, reason, run_id, *, now) -> Outcome:
@@ -395,7 +365,7 @@ def condition_of(group: CustomerGroup, now: datetime, catalogue: Catalogue) -> t
 def template_of(group: CustomerGroup, catalogue: Catalogue, *, shared: bool = False) -> Compiled:
     if not group.is_active:
         return Compiled("FALSE", ())
-    return compile_template(group.rules, tz=group_zone(group), catalogue=catalogue, alias="c", shared=shared)
+    return compile_template(group.rules, tz=group.zone, catalogue=catalogue, alias="c", shared=shared)
 
 
 def _compile(groups: list[CustomerGroup], catalogue: Catalogue) -> tuple[dict[int, Compiled], dict[int, str]]:
@@ -433,66 +403,13 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
     The diff is a full join between the target set and the current members, so each side is read
     once, and only the pairs that differ come out.
     """
-    params: list = []
     if customer_ids is None:
-        # A full refresh: one group, scanned in parallel (the diff is staged by a plain CREATE TABLE
-        # AS, which PostgreSQL may run in parallel, unlike a statement with data-modifying CTEs).
         (group,) = groups
-        condition, condition_params = conditions[group.pk]
-        target = (
-            f"SELECT {int(group.pk)}::bigint AS group_id, c.id AS customer_id "
-            f"FROM customers_customer c WHERE {condition}"
-        )
-        params.extend(condition_params)
+        sets, params = _refresh_sets(group, conditions[group.pk])
     else:
-        # Each customer in scope is read once, with one row of the event counts and sums that the
-        # groups' rules compare and one row of the values they derive from the customer (typed
-        # attributes, lower-cased text, birthdays), and every group's condition is evaluated on
-        # those rows: one plan subtree for all groups rather than one per group, each customer's
-        # events read once, and each derived value computed once. The ids of the groups a customer
-        # matches come out as one array, so only matches become rows rather than one row per group
-        # and customer, filtered.
-        aggregates, values = {}, {}
-        for group in groups:
-            aggregates.update(conditions[group.pk].aggregates)
-            values.update(conditions[group.pk].values)
-        events = event_aggregates_join(aggregates, alias="c")
-        derived = customer_values_join(values, alias="c")
-        params.append(SCOPE)
-        params.extend(events.params)
-        params.extend(derived.params)
-        matches = []
-        for group in groups:
-            matches.append(f"CASE WHEN ({conditions[group.pk].text}) THEN {int(group.pk)} END")
-            params.extend(conditions[group.pk].params)
-        target = (
-            "SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id "
-            f"{events.text} {derived.text} "
-            f"CROSS JOIN LATERAL unnest(array_remove(ARRAY[{', '.join(matches)}]::bigint[], NULL)) AS v(group_id)"
-        )
-    group_ids = _id_list(groups)
-    if customer_ids is None:
-        scope_cte = ""
-        members = f"SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.group_id IN ({group_ids})"
-    else:
-        # The scoped customers' memberships first, looked up customer by customer in the customer
-        # index, then the level's groups among them. Given both filters at once, a plan made for
-        # any parameters may read every member of every group through the group index instead;
-        # and given the scope as one list, the planner trusts its statistics of memberships per
-        # customer, which sampling overestimates many times over (rows come clustered by customer,
-        # so it undercounts the customers), and reads the whole table.
-        # OFFSET 0 keeps the lookup a lookup.
-        scope_cte = """scope AS (SELECT unnest(%s::bigint[]) AS id),
-        scoped_members AS MATERIALIZED (
-            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
-                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
-            ) m
-        ),"""
-        members = f"SELECT m.group_id, m.customer_id FROM scoped_members m WHERE m.group_id IN ({group_ids})"
+        sets, params = _scoped_sets(groups, conditions)
     sql = f"""
-        WITH {scope_cte}
-        target AS ({target}),
-        current_members AS ({members}),
+        WITH {sets},
         diff AS (
             SELECT COALESCE(t.group_id, m.group_id) AS group_id,
                    COALESCE(t.customer_id, m.customer_id) AS customer_id,
@@ -500,6 +417,65 @@ def _diff_query(groups, customer_ids, conditions) -> tuple[str, list]:
             FROM target t
             FULL JOIN current_members m ON m.group_id = t.group_id AND m.customer_id = t.customer_id
             WHERE t.customer_id IS NULL OR m.customer_id IS NULL
+        )"""
+    return sql, params
+
+
+def _refresh_sets(group, condition: tuple[str, list]) -> tuple[str, list]:
+    """A full refresh: `target`, every customer the group's rules select, and `current_members`, all its
+    members. The customers are scanned in parallel when the diff is staged by a plain CREATE TABLE AS,
+    which PostgreSQL may run in parallel, unlike a statement with data-modifying CTEs."""
+    text, params = condition
+    sql = f"""target AS (
+            SELECT {int(group.pk)}::bigint AS group_id, c.id AS customer_id FROM customers_customer c WHERE {text}
+        ),
+        current_members AS (
+            SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.group_id IN ({_id_list([group])})
+        )"""
+    return sql, list(params)
+
+
+def _scoped_sets(groups, conditions) -> tuple[str, list]:
+    """The event path: `target`, the (group, customer) pairs the scope's customers match, and
+    `current_members`, their memberships of these groups. The scope's ids are the first parameter."""
+    # Each customer in scope is read once, with one row of the event counts and sums that the
+    # groups' rules compare and one row of the values they derive from the customer (typed
+    # attributes, lower-cased text, birthdays), and every group's condition is evaluated on
+    # those rows: one plan subtree for all groups rather than one per group, each customer's
+    # events read once, and each derived value computed once. The ids of the groups a customer
+    # matches come out as one array, so only matches become rows rather than one row per group
+    # and customer, filtered.
+    aggregates, values = {}, {}
+    for group in groups:
+        aggregates.update(conditions[group.pk].aggregates)
+        values.update(conditions[group.pk].values)
+    events = event_aggregates_join(aggregates, alias="c")
+    derived = customer_values_join(values, alias="c")
+    params = [SCOPE, *events.params, *derived.params]
+    matches = []
+    for group in groups:
+        matches.append(f"CASE WHEN ({conditions[group.pk].text}) THEN {int(group.pk)} END")
+        params.extend(conditions[group.pk].params)
+    # The scoped customers' memberships first, looked up customer by customer in the customer
+    # index, then the level's groups among them. Given both filters at once, a plan made for
+    # any parameters may read every member of every group through the group index instead;
+    # and given the scope as one list, the planner trusts its statistics of memberships per
+    # customer, which sampling overestimates many times over (rows come clustered by customer,
+    # so it undercounts the customers), and reads the whole table.
+    # OFFSET 0 keeps the lookup a lookup.
+    sql = f"""scope AS (SELECT unnest(%s::bigint[]) AS id),
+        scoped_members AS MATERIALIZED (
+            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
+                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
+            ) m
+        ),
+        target AS (
+            SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id
+            {events.text} {derived.text}
+            CROSS JOIN LATERAL unnest(array_remove(ARRAY[{", ".join(matches)}]::bigint[], NULL)) AS v(group_id)
+        ),
+        current_members AS (
+            SELECT m.group_id, m.customer_id FROM scoped_members m WHERE m.group_id IN ({_id_list(groups)})
         )"""
     return sql, params
 
@@ -541,6 +517,10 @@ def _scoped_diff_query(key: tuple) -> tuple[list[_Level], str, list]:
 @functools.lru_cache(maxsize=64)
 def _cached_diff_statement(key: tuple) -> tuple[str, tuple]:
     groups, diff, params = _scoped_diff_query(key)
+    recorded = history.insert_changes(
+        "SELECT ch.group_id, ch.customer_id, ch.change, v.rule_version "
+        "FROM changes ch JOIN versions v ON v.group_id = ch.group_id"
+    )
     sql = f"""
         {diff},
         removed AS (
@@ -560,15 +540,10 @@ def _cached_diff_statement(key: tuple) -> tuple[str, tuple]:
             SELECT group_id, customer_id, 'removed' AS change FROM removed
         ),
         versions AS ({_versions(groups)}),
-        history AS (
-            INSERT INTO groups_membershipchange
-                (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
-            SELECT ch.group_id, ch.customer_id, ch.change, statement_timestamp(), %s, v.rule_version, %s
-            FROM changes ch JOIN versions v ON v.group_id = ch.group_id
-        )
+        history AS ({recorded})
         SELECT group_id, change, count(*) FROM changes GROUP BY group_id, change
     """
-    return sql, (*params, REASON, RUN)
+    return sql, (*params, REASON, RUN, None)
 
 
 @dataclass(frozen=True)
@@ -650,13 +625,13 @@ def _apply_diff(cursor, table: str, groups, customer_ids, reason, run_id) -> Out
             [],
         ),
         (
-            f"""INSERT INTO groups_membershipchange
-                    (group_id, customer_id, change, changed_at, reason, rule_version, run_id)
-                SELECT d.group_id, d.customer_id, CASE WHEN d.leaving THEN 'removed' ELSE 'added' END,
-                       statement_timestamp(), %s, v.rule_version, %s
-                FROM {table} d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id
-                ORDER BY d.customer_id, d.group_id""",
-            [reason, run_id],
+            history.insert_changes(
+                f"""SELECT d.group_id, d.customer_id, CASE WHEN d.leaving THEN 'removed' ELSE 'added' END AS change,
+                           v.rule_version
+                    FROM {table} d JOIN ({_versions(groups)}) v ON v.group_id = d.group_id
+                    ORDER BY d.customer_id, d.group_id"""
+            ),
+            [reason, run_id, None],
         ),
     ]
     for sql, statement_params in writes:

@@ -18,14 +18,15 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
+from customers import fields
+
 from .models import CustomerGroup
 
 BOM = "\ufeff".encode()
-TEXT_FIELDS = ("external_id", "member_id", "email", "phone", "first_name", "last_name", "status", "role",
-               "signup_source")  # fmt: skip
-BOOLEAN_FIELDS = ("email_consent", "sms_consent")
-DATETIME_FIELDS = ("created_at", "updated_at")
-CUSTOMER_COLUMNS = ("id", *TEXT_FIELDS, "birthdate", *BOOLEAN_FIELDS, *DATETIME_FIELDS)
+TEXT_FIELDS = fields.of_type(fields.CUSTOMER_FIELDS, fields.TEXT)
+BOOLEAN_FIELDS = fields.of_type(fields.CUSTOMER_FIELDS, fields.BOOLEAN)
+DATETIME_FIELDS = tuple(fields.CUSTOMER_TIMESTAMPS)
+CUSTOMER_COLUMNS = ("id", *fields.CUSTOMER_FIELDS, *DATETIME_FIELDS)
 # Only a group's export knows when each member joined.
 GROUP_COLUMNS = (*CUSTOMER_COLUMNS, "added_at")
 DEFAULT_COLUMNS = ("id", "external_id", "email", "first_name", "last_name")
@@ -148,14 +149,3 @@ def export_response(
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def export_request(request, source: CustomerGroup | QuerySet, *, filename: str | None = None) -> StreamingHttpResponse:
-    """The API's export: `?columns=a,b&bom=true`; a bad column is a 400 naming it."""
-    from rest_framework.exceptions import ValidationError
-
-    bom = str(request.query_params.get("bom", "")).lower() in ("1", "true", "yes", "on")
-    try:
-        return export_response(source, request.query_params.get("columns"), bom, filename=filename)
-    except ColumnsInvalid as exc:
-        raise ValidationError({"columns": [str(exc)]}) from exc

@@ -5,17 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zoneinfo
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models.functions import Lower
 
-from customers.models import Customer
-
-from . import schedules
+from . import schedules, services
 from .models import CustomerGroup
-from .rules import Catalogue, validate_rules
+from .rules import Catalogue, operators, validate_rules
 from .rules import fields as rule_fields
 
 NO_SCHEDULE = ""
@@ -43,11 +39,11 @@ def catalogue_for_builder(group: CustomerGroup | None = None) -> dict:
             **{f"attributes.{k}": t for k, t in catalogue.account.items()},
         },
         "labels": {f"{entity}:attributes.{key}": label for (entity, key), label in catalogue.labels.items()},
-        "operators": {type_: list(ops) for type_, ops in rule_fields.OPERATORS.items()},
-        "no_value_ops": sorted(rule_fields.NO_VALUE_OPS),
-        "aggregate_ops": list(rule_fields.AGGREGATE_OPS),
-        "calendar_windows": list(rule_fields.CALENDAR_WINDOWS),
-        "duration_units": list(rule_fields.DURATION_UNITS),
+        "operators": {type_: list(ops) for type_, ops in operators.OPERATORS.items()},
+        "no_value_ops": sorted(operators.NO_VALUE_OPS),
+        "aggregate_ops": list(operators.AGGREGATE_OPS),
+        "calendar_windows": list(operators.CALENDAR_WINDOWS),
+        "duration_units": list(operators.DURATION_UNITS),
         "groups": [[g.pk, g.name] for g in groups.only("pk", "name")],
         "event_names": sorted(events),
     }
@@ -162,15 +158,6 @@ class CustomerGroupForm(forms.ModelForm):
             raise ValidationError([f"{p['path'] or '/'}: {p['message']}" for p in problems])
         return rules
 
-    def clean_time_zone(self):
-        name = (self.cleaned_data.get("time_zone") or "").strip()
-        if name:
-            try:
-                zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValidationError(f"Unknown time zone {name!r}; use an IANA name such as Europe/Paris.") from exc
-        return name
-
     def _schedule_document(self) -> dict:
         data = self.cleaned_data
         frequency = data.get("schedule_frequency") or NO_SCHEDULE
@@ -190,13 +177,17 @@ class CustomerGroupForm(forms.ModelForm):
         kind = cleaned.get("kind") or self.instance.kind
         refresh_mode = cleaned.get("refresh_mode")
         schedule = self._schedule_document()
-        if kind == CustomerGroup.Kind.MANUAL and refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
-            self.add_error("refresh_mode", "A manual group is never refreshed; choose 'Events only'.")
-        elif refresh_mode is not None and "time_zone" in cleaned:
-            for problem in schedules.group_schedule_errors(refresh_mode, schedule, cleaned["time_zone"]):
-                field = {"/time_zone": "time_zone", "": "schedule_frequency", "/frequency": "schedule_frequency"}.get(
-                    problem["path"], "schedule_" + problem["path"].strip("/")
-                )
+        if refresh_mode is not None and "time_zone" in cleaned:
+            problems = services.settings_errors(
+                kind=kind, refresh_mode=refresh_mode, schedule=schedule, time_zone=cleaned["time_zone"]
+            )
+            for problem in problems:
+                field = {
+                    "/refresh_mode": "refresh_mode",
+                    "/time_zone": "time_zone",
+                    "": "schedule_frequency",
+                    "/frequency": "schedule_frequency",
+                }.get(problem["path"], "schedule_" + problem["path"].strip("/"))
                 self.add_error(field if field in self.fields else "schedule_frequency", problem["message"])
         cleaned["schedule"] = schedule
         self.instance.schedule = schedule
@@ -250,26 +241,3 @@ class MemberListForm(forms.Form):
             raise ValidationError(f"At most {MAX_IDENTIFIERS} customers at once.")
         cleaned["tokens"] = tokens
         return cleaned
-
-
-def match_customers(tokens: list[str]) -> tuple[set[int], list[str]]:
-    """Customer ids for emails (any case) and external ids, and the tokens that matched nobody.
-
-    A header cell such as "email" simply matches nobody and is reported, which tells staff it was read.
-    """
-    emails = {t.lower() for t in tokens if "@" in t}
-    others = [t for t in tokens if "@" not in t]
-    ids: set[int] = set()
-    found_emails: set[str] = set()
-    if emails:
-        rows = Customer.objects.annotate(email_ci=Lower("email")).filter(email_ci__in=emails)
-        for pk, email in rows.values_list("pk", "email_ci"):
-            ids.add(pk)
-            found_emails.add(email)
-    found_external: set[str] = set()
-    if others:
-        for pk, external_id in Customer.objects.filter(external_id__in=others).values_list("pk", "external_id"):
-            ids.add(pk)
-            found_external.add(external_id)
-    unmatched = [t for t in tokens if (t.lower() not in found_emails if "@" in t else t not in found_external)]
-    return ids, unmatched

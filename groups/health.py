@@ -1,4 +1,4 @@
-"""Keeping groups healthy over time: failures and backoff, stuck runs, staleness, timed (de)activation.
+"""Keeping groups healthy over time: failures and backoff, stuck runs, staleness.
 
 State lives on the rows (`failure_count`, `last_run_status`, `last_error` on the group; `status` on
 the run) and is changed with single conditional UPDATEs, so two workers doing the same sweep at
@@ -173,34 +173,3 @@ def stale_groups(now: datetime | None = None) -> list[CustomerGroup]:
     """Every stale group."""
     now = now or timezone.now()
     return [group for group in schedules.scheduled_groups() if is_stale(group, now)]
-
-
-# --- timed activation ----------------------------------------------------------------------------
-
-
-def apply_due_activations(now: datetime | None = None) -> int:
-    """Activate or deactivate every group whose activate_at / deactivate_at has come; returns how many changed.
-
-    The body of a periodic sweep (every minute). When both times have passed they are applied in
-    time order, so the later one wins. Each time is claimed by clearing it in one conditional
-    UPDATE before acting, so two sweeps at once do not both act.
-    """
-    from . import services  # the engine behind services is heavy; the sweep is rare
-
-    now = now or timezone.now()
-    due = CustomerGroup.objects.filter(Q(activate_at__lte=now) | Q(deactivate_at__lte=now)).order_by("pk")
-    changed = 0
-    for group in due:
-        moves = [(at, active) for at, active in ((group.activate_at, True), (group.deactivate_at, False)) if at]
-        for at, active in sorted(m for m in moves if m[0] <= now):
-            field = "activate_at" if active else "deactivate_at"
-            if not CustomerGroup.objects.filter(pk=group.pk, **{field: at}).update(**{field: None}):
-                continue  # another sweep took it, or staff changed it meanwhile
-            group.refresh_from_db()
-            if group.is_active == active:
-                continue
-            services.set_active(group, active)
-            group.refresh_from_db()
-            schedules.sync_schedule(group)
-            changed += 1
-    return changed

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import MD5, Cast
 
 from customers.models import Customer
+
+from .rules import Catalogue, compile_rules, describe_rules, render_sql, rule_dependencies
 
 
 class Tag(models.Model):
@@ -18,6 +23,15 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GroupQuerySet(models.QuerySet):
+    def dynamic(self) -> GroupQuerySet:
+        return self.filter(kind=CustomerGroup.Kind.DYNAMIC)
+
+    def active_dynamic(self) -> GroupQuerySet:
+        """The groups whose members follow their rules now: dynamic and active."""
+        return self.dynamic().filter(is_active=True)
 
 
 class CustomerGroup(models.Model):
@@ -65,6 +79,8 @@ class CustomerGroup(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = GroupQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -80,6 +96,33 @@ class CustomerGroup(models.Model):
     @property
     def is_dynamic(self) -> bool:
         return self.kind == self.Kind.DYNAMIC
+
+    @property
+    def time_zone_name(self) -> str:
+        """The IANA name of the zone the group's rules and schedule read time in: its own, else the site's."""
+        return self.time_zone or settings.TIME_ZONE
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The group's time zone.
+
+        Times in it compare equal to the same instant in UTC, except a repeated local time (PEP 495
+        makes those never equal across zones): compare `.astimezone(UTC)` values when that matters.
+        """
+        return zoneinfo.ZoneInfo(self.time_zone_name)
+
+    def dependency_names(self) -> dict[int, str]:
+        """{id: name} of the groups this group's rules read (in_group)."""
+        return dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(self.rules)).values_list("pk", "name"))
+
+    def rule_sentence(self, catalogue: Catalogue) -> str:
+        """The rules as staff read them, e.g. "Customers whose role is customer"."""
+        return describe_rules(self.rules, catalogue=catalogue, group_names=self.dependency_names())
+
+    def rule_sql(self, catalogue: Catalogue, now: datetime) -> str:
+        """The query that selects the members now, with its values written in."""
+        condition, params = compile_rules(self.rules, now=now, tz=self.zone, catalogue=catalogue, alias="c")
+        return render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)
 
 
 class Membership(models.Model):
@@ -187,6 +230,17 @@ class MembershipChange(models.Model):
         db_constraint=False,
         db_index=False,  # see change_run: most changes come from customer writes, with no run
     )
+    # Who added or removed the customer by hand; a change made by rules has none (its run says who
+    # started the run, if anyone did).
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # see change_initiated_by
+    )
     # The writing transaction, set by PostgreSQL on every insert whoever writes the row: the feed's
     # order (groups/feed.py). Ids are assigned at insert, but transactions commit in another order.
     # Rows written before the feed existed have none and are not in it.
@@ -201,6 +255,9 @@ class MembershipChange(models.Model):
             models.Index(fields=["group", "changed_at", "id"], name="change_group_time"),
             models.Index(fields=["customer", "changed_at"], name="change_customer_time"),
             models.Index(fields=["run"], name="change_run", condition=models.Q(run__isnull=False)),
+            models.Index(
+                fields=["initiated_by"], name="change_initiated_by", condition=models.Q(initiated_by__isnull=False)
+            ),
             # Transaction ids grow as rows are appended, so a block-range index finds the feed's
             # recent changes at almost no cost to each insert.
             BrinIndex(fields=["xact_id"], name="change_xact", autosummarize=True),

@@ -57,7 +57,7 @@ def preview(
     """
     catalogue = catalogue or Catalogue.load()
     ensure_valid_rules(rules, catalogue=catalogue, group_id=group.pk if group else None)
-    zone = zoneinfo.ZoneInfo(time_zone or (group.time_zone if group else "") or settings.TIME_ZONE)
+    zone = zoneinfo.ZoneInfo(time_zone or (group.time_zone_name if group else settings.TIME_ZONE))
     condition, params = compile_rules(rules, now=now or timezone.now(), tz=zone, catalogue=catalogue, alias="c")
     group_id = group.pk if group else None
     try:

@@ -22,7 +22,6 @@ needs a wider crontab) still gives exactly one run per scheduled time.
 from __future__ import annotations
 
 import calendar
-import functools
 import json
 import logging
 import re
@@ -34,13 +33,14 @@ from typing import Any
 
 from celery import current_app
 from celery.schedules import crontab, crontab_parser
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
+
+from config.timezones import is_time_zone_name
 
 from .models import CustomerGroup, Reason, RefreshRun
 
@@ -117,11 +117,6 @@ def group_schedule_errors(refresh_mode: str, schedule: Any, time_zone: str) -> l
     return validate_schedule(schedule, time_zone)
 
 
-def group_time_zone(group: CustomerGroup) -> str:
-    """The IANA name the group's schedule runs in: its own, or the site's when left empty."""
-    return group.time_zone or settings.TIME_ZONE
-
-
 def is_scheduled(group: CustomerGroup) -> bool:
     """Whether the group refreshes on a schedule at all (active or not), with a usable schedule."""
     return (
@@ -138,15 +133,9 @@ def _error(path: str, message: str) -> dict:
 def _zone_errors(name: Any) -> list[dict]:
     if name == "":
         return []
-    if not isinstance(name, str) or name not in _known_zones():
+    if not is_time_zone_name(name):
         return [_error("/time_zone", f"{name!r} is not an IANA time zone name such as 'Europe/Paris' or 'UTC'.")]
     return []
-
-
-@functools.cache
-def _known_zones() -> frozenset[str]:
-    # ZoneInfo() alone also accepts odd keys that are file names (e.g. "posixrules"); staff pick from this list.
-    return frozenset(zoneinfo.available_timezones())
 
 
 def _check_minute(value: Any) -> str:
@@ -334,14 +323,14 @@ def next_runs(group: CustomerGroup, count: int = 5, after: datetime | None = Non
     if not is_scheduled(group):
         return []
     after = after or timezone.now()
-    return _search(pattern_of(group.schedule), zone_of(group), after, count, forward=True)
+    return _search(pattern_of(group.schedule), group.zone, after, count, forward=True)
 
 
 def last_scheduled_run(group: CustomerGroup, before: datetime | None = None) -> datetime | None:
     """The latest scheduled time at or before `before` (default now), in the group's zone."""
     if not is_scheduled(group):
         return None
-    found = _search(pattern_of(group.schedule), zone_of(group), before or timezone.now(), 1, forward=False)
+    found = _search(pattern_of(group.schedule), group.zone, before or timezone.now(), 1, forward=False)
     return found[0] if found else None
 
 
@@ -349,7 +338,7 @@ def previous_runs(group: CustomerGroup, count: int, before: datetime | None = No
     """The latest `count` scheduled times at or before `before`, latest first (used for staleness)."""
     if not is_scheduled(group):
         return []
-    return _search(pattern_of(group.schedule), zone_of(group), before or timezone.now(), count, forward=False)
+    return _search(pattern_of(group.schedule), group.zone, before or timezone.now(), count, forward=False)
 
 
 @dataclass(frozen=True)
@@ -368,7 +357,7 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
     to the next one (a late or catch-up firing), at most MAX_LATE. These windows never overlap,
     so each firing belongs to at most one scheduled time.
     """
-    pattern, zone = pattern_of(group.schedule), zone_of(group)
+    pattern, zone = pattern_of(group.schedule), group.zone
     before = _search(pattern, zone, moment, 2, forward=False)
     after = _search(pattern, zone, moment, 2, forward=True)
     times = sorted(before + after)
@@ -382,15 +371,6 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
     return None
 
 
-def zone_of(group: CustomerGroup) -> zoneinfo.ZoneInfo:
-    """The group's time zone.
-
-    Times in it compare equal to the same instant in UTC, except a repeated local time (PEP 495
-    makes those never equal across zones): compare `.astimezone(UTC)` values when that matters.
-    """
-    return zoneinfo.ZoneInfo(group_time_zone(group))
-
-
 # --- words ---------------------------------------------------------------------------------------
 
 
@@ -400,7 +380,7 @@ def describe(group: CustomerGroup) -> str:
         return "Refreshes on events only"
     if validate_schedule(group.schedule, group.time_zone):
         return "No valid schedule"
-    return describe_schedule(group.schedule, group_time_zone(group))
+    return describe_schedule(group.schedule, group.time_zone_name)
 
 
 def describe_schedule(schedule: dict, time_zone: str) -> str:
@@ -447,7 +427,7 @@ def sync_schedule(group: CustomerGroup) -> PeriodicTask | None:
             _remove(group.pk)
             return None
         pattern = pattern_of(group.schedule)
-        cron, _ = CrontabSchedule.objects.get_or_create(**pattern.crontab, timezone=group_time_zone(group))
+        cron, _ = CrontabSchedule.objects.get_or_create(**pattern.crontab, timezone=group.time_zone_name)
         enabled = group.is_active and group.last_run_status != CustomerGroup.RunStatus.FAILING
         wanted = {
             "task": SCHEDULED_TASK,
@@ -591,7 +571,5 @@ def _skipped(group: CustomerGroup, why: str) -> RefreshRun:
 
 def scheduled_groups() -> Iterator[CustomerGroup]:
     """Every group that refreshes on a schedule (for staleness checks)."""
-    queryset = CustomerGroup.objects.filter(
-        kind=CustomerGroup.Kind.DYNAMIC, refresh_mode=CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE
-    )
+    queryset = CustomerGroup.objects.dynamic().filter(refresh_mode=CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE)
     return (group for group in queryset.iterator() if is_scheduled(group))

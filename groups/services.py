@@ -11,12 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import slugify
 
-from . import engine, feed, health, schedules
-from .models import CustomerGroup, MembershipChange, Reason, RefreshRun, SizeSnapshot
-from .rules import Catalogue, ensure_valid_rules, rule_dependencies
+from . import engine, feed, health, history, schedules
+from .dependencies import dependants_of, dependency_order
+from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot
+from .rules import Catalogue, ensure_valid_rules
 
 
 def refresh(
@@ -93,6 +95,18 @@ def apply_settings(group: CustomerGroup, *, rules: dict, is_active: bool, initia
     schedules.sync_schedule(group)
 
 
+def settings_errors(*, kind: str, refresh_mode: str, schedule, time_zone: str) -> list[dict]:
+    """Every problem of a group's refresh settings, each {"path", "message"}; [] = they can be saved.
+
+    The admin form and the API both show these. Paths: "/refresh_mode", "/time_zone", and the
+    schedule document's own ("" for the whole document, "/frequency", "/time", ...).
+    """
+    if kind == CustomerGroup.Kind.MANUAL and refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
+        message = "A manual group is never refreshed; its refresh mode must be 'Events only' (events)."
+        return [{"path": "/refresh_mode", "message": message}]
+    return schedules.group_schedule_errors(refresh_mode, schedule, time_zone)
+
+
 def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | None:
     """A group just created: its schedule task, and its members at once when it is dynamic and active."""
     schedules.sync_schedule(group)
@@ -101,11 +115,42 @@ def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | N
     return None
 
 
+def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup:
+    """A copy with the same rules, settings and tags (a manual group's members too), named "Copy of ..."."""
+    base = slugify(f"copy of {group.slug}")[:240]
+    taken = set(CustomerGroup.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    with transaction.atomic():
+        copy = CustomerGroup.objects.create(
+            name=f"Copy of {group.name}"[:255],
+            slug=slug,
+            description=group.description,
+            kind=group.kind,
+            rules=group.rules,
+            refresh_mode=group.refresh_mode,
+            schedule=group.schedule,
+            time_zone=group.time_zone,
+            is_active=group.is_active,
+        )
+        copy.tags.set(group.tags.all())
+    if copy.is_dynamic and copy.is_active:
+        refresh(copy, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+    elif not copy.is_dynamic:
+        add_members(
+            copy,
+            Membership.objects.filter(group=group).values_list("customer_id", flat=True),
+            initiated_by=initiated_by,
+        )
+    return copy
+
+
 def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, groups=None) -> list[RefreshRun]:
     """Refresh every active dynamic group (or the ones given), dependencies first."""
     if groups is None:
-        groups = CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True)
-    return [refresh(g, reason=reason, initiated_by=initiated_by) for g in engine.dependency_order(list(groups))]
+        groups = CustomerGroup.objects.active_dynamic()
+    return [refresh(g, reason=reason, initiated_by=initiated_by) for g in dependency_order(list(groups))]
 
 
 def evaluate_customers(
@@ -128,12 +173,12 @@ def evaluate_customers(
 
 def add_members(group: CustomerGroup, customer_ids: Iterable[int], *, initiated_by=None) -> int:
     """Add customers to a manual group by hand; returns how many were not members before."""
-    return _edit_manual(group, customer_ids, add=True)
+    return _edit_manual(group, customer_ids, add=True, initiated_by=initiated_by)
 
 
 def remove_members(group: CustomerGroup, customer_ids: Iterable[int], *, initiated_by=None) -> int:
     """Remove customers from a manual group by hand; returns how many were members."""
-    return _edit_manual(group, customer_ids, add=False)
+    return _edit_manual(group, customer_ids, add=False, initiated_by=initiated_by)
 
 
 def set_active(group: CustomerGroup, active: bool, *, initiated_by=None) -> RefreshRun | None:
@@ -149,6 +194,32 @@ def set_active(group: CustomerGroup, active: bool, *, initiated_by=None) -> Refr
         return None
     reason = Reason.ACTIVATION if active else Reason.DEACTIVATION
     return refresh(group, reason=reason, initiated_by=initiated_by)
+
+
+def apply_due_activations(now: datetime | None = None) -> int:
+    """Activate or deactivate every group whose activate_at / deactivate_at has come; returns how many changed.
+
+    The body of a periodic sweep (every minute). When both times have passed they are applied in
+    time order, so the later one wins. Each time is claimed by clearing it in one conditional
+    UPDATE before acting, so two sweeps at once do not both act.
+    """
+    now = now or timezone.now()
+    due = CustomerGroup.objects.filter(Q(activate_at__lte=now) | Q(deactivate_at__lte=now)).order_by("pk")
+    changed = 0
+    for group in due:
+        moves = [(at, active) for at, active in ((group.activate_at, True), (group.deactivate_at, False)) if at]
+        for at, active in sorted(m for m in moves if m[0] <= now):
+            field = "activate_at" if active else "deactivate_at"
+            if not CustomerGroup.objects.filter(pk=group.pk, **{field: at}).update(**{field: None}):
+                continue  # another sweep took it, or staff changed it meanwhile
+            group.refresh_from_db()
+            if group.is_active == active:
+                continue
+            set_active(group, active)
+            group.refresh_from_db()
+            schedules.sync_schedule(group)
+            changed += 1
+    return changed
 
 
 def members_at(group: CustomerGroup, at: datetime) -> list[int]:
@@ -187,23 +258,9 @@ def record_size(group: CustomerGroup, *, run: RefreshRun | None = None, now: dat
     SizeSnapshot.objects.update_or_create(
         group=group,
         kind=SizeSnapshot.Kind.DAILY,
-        day=timezone.localdate(now, engine.group_zone(group)),
+        day=timezone.localdate(now, group.zone),
         defaults={"taken_at": now, "member_count": count},
     )
-
-
-def dependants_of(group: CustomerGroup) -> list[CustomerGroup]:
-    """Active dynamic groups whose rules read this group's membership, directly or through others."""
-    candidates = list(
-        CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC, is_active=True).exclude(pk=group.pk)
-    )
-    found: dict[int, CustomerGroup] = {}
-    frontier = {group.pk}
-    while frontier:
-        step = [g for g in candidates if g.pk not in found and rule_dependencies(g.rules) & frontier]
-        found.update((g.pk, g) for g in step)
-        frontier = {g.pk for g in step}
-    return list(found.values())
 
 
 def _propagate(group: CustomerGroup, outcome: engine.Outcome, now=None) -> None:
@@ -219,7 +276,7 @@ def _propagate(group: CustomerGroup, outcome: engine.Outcome, now=None) -> None:
             engine.evaluate(dependants, sorted(changed), now, reason=Reason.DEPENDENCY)
 
 
-def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool) -> int:
+def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool, initiated_by) -> int:
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
         return 0
@@ -230,28 +287,29 @@ def _edit_manual(group: CustomerGroup, customer_ids: Iterable[int], *, add: bool
             INSERT INTO groups_membership (group_id, customer_id, added_at)
             SELECT %s, c.id, statement_timestamp() FROM customers_customer c WHERE c.id = ANY(%s)
             ON CONFLICT (group_id, customer_id) DO NOTHING
-            RETURNING customer_id"""
+            RETURNING group_id, customer_id"""
     else:
-        write = "DELETE FROM groups_membership WHERE group_id = %s AND customer_id = ANY(%s) RETURNING customer_id"
+        write = """
+            DELETE FROM groups_membership WHERE group_id = %s AND customer_id = ANY(%s)
+            RETURNING group_id, customer_id"""
     change = MembershipChange.Change.ADDED if add else MembershipChange.Change.REMOVED
+    recorded = history.insert_changes(
+        "SELECT group_id, customer_id, %s AS change, NULL::integer AS rule_version FROM written"
+    )
     with transaction.atomic():
         engine.lock_groups([group.pk], shared=False)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 WITH written AS ({write}),
-                history AS (
-                    INSERT INTO groups_membershipchange
-                        (group_id, customer_id, change, changed_at, reason, rule_version)
-                    SELECT %s, customer_id, %s, statement_timestamp(), %s, NULL FROM written
-                ),
+                recorded AS ({recorded}),
                 counted AS (
                     UPDATE groups_customergroup SET member_count = member_count + %s * (SELECT count(*) FROM written)
                     WHERE id = %s
                 )
                 SELECT array_agg(customer_id) FROM written
                 """,
-                [group.pk, ids, group.pk, change, Reason.MANUAL, 1 if add else -1, group.pk],
+                [group.pk, ids, change, Reason.MANUAL, None, _user_id(initiated_by), 1 if add else -1, group.pk],
             )
             changed = cursor.fetchone()[0] or []
         if changed:
@@ -268,3 +326,8 @@ def _finish(run: RefreshRun, status: str, *, error: str = "", started: float | N
     run.finished_at = timezone.now()
     run.duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
     run.save(update_fields=["status", "error", "finished_at", "duration_ms", "added", "removed"])
+
+
+def _user_id(user) -> int | None:
+    """The id to record for the person who made a change; None when no signed-in user made it."""
+    return user.pk if user is not None and user.is_authenticated else None

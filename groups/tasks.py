@@ -39,7 +39,7 @@ def refresh_scheduled(group_id: int, attempt: int = 0) -> None:
 
 @shared_task(name="groups.apply_due_activations")
 def apply_due_activations() -> None:
-    health.apply_due_activations()
+    services.apply_due_activations()
 
 
 @shared_task(name="groups.reset_stuck_runs")

@@ -13,24 +13,12 @@ from typing import Any
 
 from psycopg import sql as psycopg_sql
 
+from customers.fields import BOOLEAN, DATE, DATETIME, NUMBER, TEXT
 from customers.values import is_number, parse_day
 
 from . import timeframes
-from .fields import (
-    ACCOUNT,
-    ATTRIBUTES_PREFIX,
-    BOOLEAN,
-    CUSTOMER,
-    DATE,
-    DATE_SQL_PATTERN,
-    DATETIME,
-    DATETIME_SQL_PATTERN,
-    JSON,
-    NEGATIONS,
-    NUMBER,
-    TEXT,
-    Catalogue,
-)
+from .fields import ACCOUNT, ATTRIBUTES_PREFIX, CUSTOMER, DATE_SQL_PATTERN, DATETIME_SQL_PATTERN, JSON, Catalogue
+from .operators import NEGATIONS
 
 CUSTOMER_TABLE = "customers_customer"
 EVENT_TABLE = "customers_event"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fields import ACCOUNT, CUSTOMER, NEGATIONS, Catalogue
+from .fields import ACCOUNT, CUSTOMER, Catalogue
+from .operators import NEGATIONS
 
 _WINDOW_WORDS = {
     "today": "today",

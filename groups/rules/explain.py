@@ -29,77 +29,91 @@ def explain_rules(
     Every node's `holds` is the compiler's own SQL for that node, evaluated for this customer in one query,
     so the explanation cannot disagree with the membership. Raises LookupError for an unknown customer.
     """
-    from django.db import connection
+    explanation = _Explanation(tz, catalogue, group_names or {})
+    tree = explanation.node(doc, "")
+    tree["description"] = describe_rules(doc, catalogue=catalogue, group_names=group_names)
+    return explanation.filled(tree, explanation.read(customer_id, now))
 
-    alias = "c"
-    compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias)
-    describer = Describer(catalogue, group_names or {})
-    columns: list[Sql] = []
-    json_columns: set[int] = set()
 
-    def column(sql: Sql, *, is_json: bool = False) -> int:
+# The keys of a tree node that hold a column index until the customer's row is read.
+_VALUE_KEYS = ("holds", "value", "count", "sum", "accounts", "accounts_matched", "member")
+_ALIAS = "c"
+
+
+class _Explanation:
+    """Builds the tree with column indexes in place of values, then reads every column in one query."""
+
+    def __init__(self, tz: zoneinfo.ZoneInfo, catalogue: Catalogue, group_names: dict[int, str]) -> None:
+        self.compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=_ALIAS)
+        self.describer = Describer(catalogue, group_names)
+        self.columns: list[Sql] = []
+        self.json_columns: set[int] = set()
+
+    def column(self, sql: Sql, *, is_json: bool = False) -> int:
         if is_json:
             # Read JSON as text and decode it here: the driver's JSON loading is configured by Django, not us.
             sql = Sql(f"({sql.text})::text", sql.params)
-            json_columns.add(len(columns))
-        columns.append(sql)
-        return len(columns) - 1
+            self.json_columns.add(len(self.columns))
+        self.columns.append(sql)
+        return len(self.columns) - 1
 
-    def build(node: dict, path: str) -> dict:
-        item: dict[str, Any] = {"path": path, "holds": column(compiler.rule(node, row=alias))}
+    def node(self, node: dict, path: str) -> dict:
+        item: dict[str, Any] = {"path": path, "holds": self.column(self.compiler.rule(node, row=_ALIAS))}
         if "all" in node or "any" in node:
             kind = "all" if "all" in node else "any"
             item["kind"] = kind
             item["description"] = "every rule below holds" if kind == "all" else "at least one rule below holds"
-            item["children"] = [build(child, f"{path}/{kind}/{index}") for index, child in enumerate(node[kind])]
+            item["children"] = [self.node(child, f"{path}/{kind}/{index}") for index, child in enumerate(node[kind])]
         elif "not" in node:
             item["kind"] = "not"
             item["description"] = "the rule below does not hold"
-            item["children"] = [build(node["not"], f"{path}/not")]
+            item["children"] = [self.node(node["not"], f"{path}/not")]
         else:
-            item["description"] = describer.phrase(node, entity=CUSTOMER)
-            if "field" in node:
-                item["kind"] = "field"
-                item["field"] = node["field"]
-                source = compiler.source(node["field"], entity=CUSTOMER, row=alias)
-                item["value"] = column(source.raw(), is_json=source.column is None)
-            elif "event" in node:
-                item["kind"] = "event"
-                item["event"] = node["event"]
-                for name, sql in compiler.event_values(node, row=alias).items():
-                    item[name] = column(sql)
-            elif "account" in node:
-                item["kind"] = "account"
-                for name, sql in compiler.account_values(node, row=alias).items():
-                    item[name] = column(sql, is_json=True)
-            else:
-                item["kind"] = "in_group"
-                item["group"] = node["in_group"]
-                item["member"] = item["holds"]
+            item["description"] = self.describer.phrase(node, entity=CUSTOMER)
+            item.update(self.condition(node, item["holds"]))
         return item
 
-    tree = build(doc, "")
-    tree["description"] = describe_rules(doc, catalogue=catalogue, group_names=group_names)
-    select = ", ".join(sql.text for sql in columns)
-    params = resolve([param for sql in columns for param in sql.params], now) + [customer_id]
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {select} FROM {CUSTOMER_TABLE} {alias} WHERE {alias}.id = %s", params)
-        row = cursor.fetchone()
-    if row is None:
-        raise LookupError(f"customer {customer_id} does not exist")
+    def condition(self, node: dict, holds: int) -> dict[str, Any]:
+        """The kind of a condition and the columns of the values that decide it."""
+        if "field" in node:
+            source = self.compiler.source(node["field"], entity=CUSTOMER, row=_ALIAS)
+            return {
+                "kind": "field",
+                "field": node["field"],
+                "value": self.column(source.raw(), is_json=source.column is None),
+            }
+        if "event" in node:
+            values = self.compiler.event_values(node, row=_ALIAS)
+            return {"kind": "event", "event": node["event"], **{name: self.column(sql) for name, sql in values.items()}}
+        if "account" in node:
+            values = self.compiler.account_values(node, row=_ALIAS)
+            return {"kind": "account", **{name: self.column(sql, is_json=True) for name, sql in values.items()}}
+        return {"kind": "in_group", "group": node["in_group"], "member": holds}
 
-    def fill(item: dict) -> dict:
-        for key in ("holds", "value", "count", "sum", "accounts", "accounts_matched", "member"):
+    def read(self, customer_id: int, now: dt.datetime) -> tuple:
+        """Every column for this customer, in one query."""
+        from django.db import connection
+
+        select = ", ".join(sql.text for sql in self.columns)
+        params = resolve([param for sql in self.columns for param in sql.params], now) + [customer_id]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {select} FROM {CUSTOMER_TABLE} {_ALIAS} WHERE {_ALIAS}.id = %s", params)
+            row = cursor.fetchone()
+        if row is None:
+            raise LookupError(f"customer {customer_id} does not exist")
+        return row
+
+    def filled(self, item: dict, row: tuple) -> dict:
+        """The tree with each column index replaced by its value in `row`."""
+        for key in _VALUE_KEYS:
             if key in item:
                 value = row[item[key]]
-                if item[key] in json_columns and value is not None:
+                if item[key] in self.json_columns and value is not None:
                     value = json.loads(value)
                 item[key] = _plain(value)
         for child in item.get("children", []):
-            fill(child)
+            self.filled(child, row)
         return item
-
-    return fill(tree)
 
 
 def _plain(value: Any) -> Any:

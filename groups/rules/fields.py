@@ -1,99 +1,23 @@
-"""The fields rules can read, their types, the operators each type allows, and the attribute catalogue."""
+"""The fields rules can read: the built-in ones, the declared attributes (the catalogue), and their types."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-TEXT = "text"
-NUMBER = "number"
-BOOLEAN = "boolean"
-DATE = "date"
-DATETIME = "datetime"
+from customers import fields as customer_fields
+from customers.fields import ATTRIBUTE_TYPES, DATETIME, TEXT
+
 # An attribute key that the catalogue does not declare: compared by the JSON type of the operand.
 JSON = "json"
-
-ATTRIBUTE_TYPES = (TEXT, NUMBER, BOOLEAN, DATE, DATETIME)
 
 CUSTOMER = "customer"
 ACCOUNT = "account"
 
-CUSTOMER_FIELDS: dict[str, str] = {
-    "external_id": TEXT,
-    "member_id": TEXT,
-    "email": TEXT,
-    "signup_source": TEXT,
-    "phone": TEXT,
-    "birthdate": DATE,
-    "first_name": TEXT,
-    "created_at": DATETIME,
-    "last_name": TEXT,
-    "email_consent": BOOLEAN,
-    "status": TEXT,
-    "sms_consent": BOOLEAN,
-    "role": TEXT,
-}
-
-ACCOUNT_FIELDS: dict[str, str] = {
-    "external_id": TEXT,
-    "name": TEXT,
-    "kind": TEXT,
-    "created_at": DATETIME,
-}
+# The built-in fields rules read: what callers write, and when the customer or account was created.
+CUSTOMER_FIELDS: dict[str, str] = {**customer_fields.CUSTOMER_FIELDS, "created_at": DATETIME}
+ACCOUNT_FIELDS: dict[str, str] = {"external_id": TEXT, **customer_fields.ACCOUNT_FIELDS, "created_at": DATETIME}
 
 ATTRIBUTES_PREFIX = "attributes."
-
-# Operators that take no value.
-NO_VALUE_OPS = frozenset({"is_empty", "is_not_empty", "is_true", "is_false"})
-# Negative operators are exact negations of these positive ones.
-NEGATIONS = {"neq": "eq", "not_in": "in", "not_contains": "contains"}
-DATE_OPS = ("before", "after", "on", "between", "within_last", "more_than_ago", "within_next")
-
-TEXT_OPS = (
-    "is_empty",
-    "is_not_empty",
-    "eq",
-    "neq",
-    "in",
-    "not_in",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "ends_with",
-)
-NUMBER_OPS = ("is_empty", "is_not_empty", "eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between")
-BOOLEAN_OPS = ("is_empty", "is_not_empty", "eq", "neq", "is_true", "is_false")
-
-OPERATORS: dict[str, tuple[str, ...]] = {
-    TEXT: TEXT_OPS,
-    NUMBER: NUMBER_OPS,
-    BOOLEAN: BOOLEAN_OPS,
-    DATE: ("is_empty", "is_not_empty", *DATE_OPS, "anniversary_within_next"),
-    DATETIME: ("is_empty", "is_not_empty", *DATE_OPS),
-    # Undeclared keys: every text, number and boolean operator; the operand's JSON type decides the comparison.
-    JSON: tuple(dict.fromkeys((*TEXT_OPS, *NUMBER_OPS, *BOOLEAN_OPS))),
-}
-ALL_OPERATORS: tuple[str, ...] = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
-
-AGGREGATE_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "between")
-CALENDAR_WINDOWS = (
-    "today",
-    "yesterday",
-    "this_week",
-    "last_week",
-    "this_month",
-    "last_month",
-    "this_year",
-    "last_year",
-)
-DURATION_UNITS = ("days", "hours", "weeks")
-
-MAX_DEPTH = 10
-MAX_CONDITIONS = 200
-MAX_IN_VALUES = 1000
-MAX_TEXT_LENGTH = 1000
-# Durations beyond this are surely a typo, and would overflow date arithmetic.
-MAX_DURATION = 100_000
-MIN_YEAR, MAX_YEAR = 1000, 8999
 
 # The shapes a declared date or datetime attribute holds once coerced; the SQL casts only strings of
 # these shapes (and only real days), so a malformed value is "not a date" instead of an error.

@@ -6,32 +6,12 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from customers.fields import DATE, DATETIME, NUMBER, TEXT
 from customers.values import is_number, parse_day
 
-from .fields import (
-    ACCOUNT,
-    AGGREGATE_OPS,
-    ALL_OPERATORS,
-    CALENDAR_WINDOWS,
-    CUSTOMER,
-    DATE,
-    DATE_OPS,
-    DATETIME,
-    DURATION_UNITS,
-    JSON,
-    MAX_CONDITIONS,
-    MAX_DEPTH,
-    MAX_DURATION,
-    MAX_IN_VALUES,
-    MAX_TEXT_LENGTH,
-    MAX_YEAR,
-    MIN_YEAR,
-    NO_VALUE_OPS,
-    NUMBER,
-    OPERATORS,
-    TEXT,
-    Catalogue,
-)
+from .fields import ACCOUNT, CUSTOMER, JSON, Catalogue
+from .limits import MAX_CONDITIONS, MAX_DEPTH, MAX_DURATION, MAX_IN_VALUES, MAX_TEXT_LENGTH, MAX_YEAR, MIN_YEAR
+from .operators import AGGREGATE_OPS, ALL_OPERATORS, CALENDAR_WINDOWS, DATE_OPS, DURATION_UNITS, NO_VALUE_OPS, OPERATORS
 
 BOOLEAN_KEYS = ("all", "any", "not")
 CONDITION_KEYS = ("field", "event", "account", "in_group")
@@ -67,15 +47,17 @@ def validate_rules(
     if checker.conditions > MAX_CONDITIONS:
         checker.error("", f"the rules have {checker.conditions} conditions; at most {MAX_CONDITIONS} are allowed")
     if checker.in_groups:
-        exists = group_exists or _database_group_exists
-        dependencies = group_dependencies or _database_group_dependencies
+        from groups import dependencies  # reads groups from the database; the rest of this module does not
+
+        exists = group_exists or dependencies.exists
+        reads = group_dependencies or dependencies.reads
         for path, target in checker.in_groups:
             if group_id is not None and target == group_id:
                 checker.error(path, "a group cannot depend on itself; choose another group")
             elif not exists(target):
                 checker.error(path, f"group {target} does not exist")
             elif group_id is not None:
-                chain = _dependency_chain(target, group_id, dependencies)
+                chain = dependencies.chain(target, group_id, reads)
                 if chain is not None:
                     through = " -> ".join(str(gid) for gid in chain)
                     checker.error(
@@ -135,42 +117,6 @@ def _nodes(doc: Any) -> Iterator[dict]:
                 pending.append(node[key])
 
 
-def _dependency_chain(start: int, target: int, dependencies: Callable[[int], set[int]]) -> list[int] | None:
-    """The groups from `start` to `target` along in_group references, None when `start` does not reach it."""
-    parents: dict[int, int | None] = {start: None}
-    stack = [start]
-    while stack:
-        current = stack.pop()
-        for nxt in dependencies(current):
-            if nxt == target:
-                chain = [current]
-                while parents[chain[-1]] is not None:
-                    chain.append(parents[chain[-1]])  # type: ignore[arg-type]
-                return list(reversed(chain))
-            if nxt not in parents:
-                parents[nxt] = current
-                stack.append(nxt)
-    return None
-
-
-def _database_group_exists(group_id: int) -> bool:
-    from groups.models import CustomerGroup
-
-    return CustomerGroup.objects.filter(pk=group_id).exists()
-
-
-def _database_group_dependencies(group_id: int) -> set[int]:
-    from groups.models import CustomerGroup
-
-    # A manual group's membership is kept by hand, so whatever rules it holds do not make it depend on anything.
-    rules = (
-        CustomerGroup.objects.filter(pk=group_id, kind=CustomerGroup.Kind.DYNAMIC)
-        .values_list("rules", flat=True)
-        .first()
-    )
-    return rule_dependencies(rules) if rules else set()
-
-
 def pointer(path: str, key: str | int) -> str:
     """Extend a JSON pointer by one key or index (RFC 6901 escaping)."""
     return f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
@@ -225,41 +171,47 @@ class _Checker:
         booleans = [key for key in BOOLEAN_KEYS if key in node]
         conditions = [key for key in CONDITION_KEYS if key in node]
         if booleans:
-            for key in node:
-                if key == booleans[0]:
-                    continue
-                if key in BOOLEAN_KEYS + CONDITION_KEYS:
-                    message = f"a Boolean node has exactly one key ('{booleans[0]}'); put '{key}' in a rule of its own"
-                else:
-                    message = f"unknown key '{key}' in a Boolean node; it has exactly one key ('{booleans[0]}')"
-                self.error(pointer(path, key), message)
-            self.boolean(booleans[0], node[booleans[0]], pointer(path, booleans[0]), depth=depth, entity=entity)
-            return
-        if not conditions:
-            if not node:
-                self.error(path, 'an empty rule; write a condition, or {"all": []} to match every customer')
-            else:
-                key = str(next(iter(node)))
-                self.error(
-                    path,
-                    f"unknown rule key '{key}'"
-                    + (
-                        _suggest(key, BOOLEAN_KEYS + CONDITION_KEYS)
-                        or f"; a rule is one of {_quoted(BOOLEAN_KEYS + CONDITION_KEYS)}"
-                    ),
-                )
-            return
-        if len(conditions) > 1:
+            self.boolean_node(node, path, booleans[0], depth=depth, entity=entity)
+        elif not conditions:
+            self.not_a_rule(node, path)
+        elif len(conditions) > 1:
             self.error(path, f"a condition has one kind; this one mixes {_quoted(conditions)}")
+        else:
+            self.condition(conditions[0], node, path, depth=depth, entity=entity)
+
+    def boolean_node(self, node: dict, path: str, key: str, *, depth: int, entity: str) -> None:
+        for other in node:
+            if other == key:
+                continue
+            if other in BOOLEAN_KEYS + CONDITION_KEYS:
+                message = f"a Boolean node has exactly one key ('{key}'); put '{other}' in a rule of its own"
+            else:
+                message = f"unknown key '{other}' in a Boolean node; it has exactly one key ('{key}')"
+            self.error(pointer(path, other), message)
+        self.boolean(key, node[key], pointer(path, key), depth=depth, entity=entity)
+
+    def not_a_rule(self, node: dict, path: str) -> None:
+        """An object with neither a Boolean key nor a condition key."""
+        if not node:
+            self.error(path, 'an empty rule; write a condition, or {"all": []} to match every customer')
             return
-        kind = conditions[0]
+        key = str(next(iter(node)))
+        self.error(
+            path,
+            f"unknown rule key '{key}'"
+            + (
+                _suggest(key, BOOLEAN_KEYS + CONDITION_KEYS)
+                or f"; a rule is one of {_quoted(BOOLEAN_KEYS + CONDITION_KEYS)}"
+            ),
+        )
+
+    def condition(self, kind: str, node: dict, path: str, *, depth: int, entity: str) -> None:
         self.conditions += 1
         if entity == ACCOUNT and kind != "field":
             self.error(
                 path, f"inside an account condition only all, any, not and field conditions are allowed, not '{kind}'"
             )
-            return
-        if kind == "field":
+        elif kind == "field":
             self.field_condition(node, path, entity=entity)
         elif kind == "event":
             self.event_condition(node, path)
@@ -267,15 +219,18 @@ class _Checker:
             self.unknown_keys(node, path, ("account",), "an account condition")
             self.rule(node["account"], pointer(path, "account"), depth=depth + 1, entity=ACCOUNT)
         else:
-            self.unknown_keys(node, path, ("in_group",), "an in-group condition")
-            target = node["in_group"]
-            if isinstance(target, bool) or not isinstance(target, int) or not 0 < target < 2**63:
-                self.error(
-                    pointer(path, "in_group"),
-                    f"in_group takes a group id (a positive whole number), not {_shown(target)}",
-                )
-            else:
-                self.in_groups.append((pointer(path, "in_group"), target))
+            self.in_group_condition(node, path)
+
+    def in_group_condition(self, node: dict, path: str) -> None:
+        self.unknown_keys(node, path, ("in_group",), "an in-group condition")
+        target = node["in_group"]
+        if isinstance(target, bool) or not isinstance(target, int) or not 0 < target < 2**63:
+            self.error(
+                pointer(path, "in_group"),
+                f"in_group takes a group id (a positive whole number), not {_shown(target)}",
+            )
+        else:
+            self.in_groups.append((pointer(path, "in_group"), target))
 
     def boolean(self, key: str, value: Any, path: str, *, depth: int, entity: str) -> None:
         if key == "not":
@@ -351,54 +306,67 @@ class _Checker:
         self.operand(type_, op, node["value"], value_path)
 
     def operand(self, type_: str, op: str, value: Any, path: str) -> None:
-        if op in ("eq", "neq"):
-            if type_ == TEXT:
-                self.text(value, path)
-            elif type_ == NUMBER:
-                self.number(value, path)
-            elif type_ == "boolean":
-                if not isinstance(value, bool):
-                    self.error(path, f"'{op}' on a boolean takes true or false, not {_shown(value)}")
-            elif isinstance(value, str):
-                self.text(value, path)
-            elif not (is_number(value) or isinstance(value, bool)):
-                self.error(path, f"'{op}' takes text, a number, true or false, not {_shown(value)}")
-        elif op in ("in", "not_in"):
-            if not isinstance(value, list) or not value:
-                self.error(path, f"'{op}' takes a list of 1 to {MAX_IN_VALUES} values, not {_shown(value)}")
-                return
-            if len(value) > MAX_IN_VALUES:
-                self.error(path, f"'{op}' takes at most {MAX_IN_VALUES} values; this list has {len(value)}")
-                return
-            for index, item in enumerate(value):
-                item_path = pointer(path, index)
-                if type_ == TEXT or (type_ == JSON and isinstance(item, str)):
-                    self.text(item, item_path)
-                elif type_ == NUMBER:
-                    self.number(item, item_path)
-                elif not is_number(item):
-                    self.error(item_path, f"'{op}' values are text or numbers, not {_shown(item)}")
-        elif op in ("contains", "not_contains", "starts_with", "ends_with"):
+        check = _OPERAND_CHECKS[op]
+        if op == "between" and type_ not in (DATE, DATETIME):
+            check = _Checker.number_range
+        check(self, type_, op, value, path)
+
+    def equality_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        if type_ == TEXT:
             self.text(value, path)
-        elif op in ("gt", "gte", "lt", "lte"):
+        elif type_ == NUMBER:
             self.number(value, path)
-        elif op == "between" and type_ in (DATE, DATETIME):
-            self.day_range(value, path)
-        elif op == "between":
-            if not isinstance(value, list) or len(value) != 2:
-                self.error(path, f"'between' takes [low, high], two numbers, not {_shown(value)}")
-                return
-            self.number(value[0], pointer(path, 0))
-            self.number(value[1], pointer(path, 1))
-            if is_number(value[0]) and is_number(value[1]) and value[0] > value[1]:
-                self.error(path, f"'between' low {value[0]} is greater than high {value[1]}; swap them")
-        elif op in ("before", "after", "on"):
-            self.day(value, path)
-        elif op in ("within_last", "more_than_ago", "within_next"):
-            units = ("days", "weeks") if type_ == DATE else DURATION_UNITS
-            self.duration(value, path, units=units, what=f"'{op}' on a {type_}")
-        elif op == "anniversary_within_next":
-            self.duration(value, path, units=("days",), what="'anniversary_within_next'")
+        elif type_ == "boolean":
+            if not isinstance(value, bool):
+                self.error(path, f"'{op}' on a boolean takes true or false, not {_shown(value)}")
+        elif isinstance(value, str):
+            self.text(value, path)
+        elif not (is_number(value) or isinstance(value, bool)):
+            self.error(path, f"'{op}' takes text, a number, true or false, not {_shown(value)}")
+
+    def list_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        if not isinstance(value, list) or not value:
+            self.error(path, f"'{op}' takes a list of 1 to {MAX_IN_VALUES} values, not {_shown(value)}")
+            return
+        if len(value) > MAX_IN_VALUES:
+            self.error(path, f"'{op}' takes at most {MAX_IN_VALUES} values; this list has {len(value)}")
+            return
+        for index, item in enumerate(value):
+            item_path = pointer(path, index)
+            if type_ == TEXT or (type_ == JSON and isinstance(item, str)):
+                self.text(item, item_path)
+            elif type_ == NUMBER:
+                self.number(item, item_path)
+            elif not is_number(item):
+                self.error(item_path, f"'{op}' values are text or numbers, not {_shown(item)}")
+
+    def text_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        self.text(value, path)
+
+    def number_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        self.number(value, path)
+
+    def day_range_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        self.day_range(value, path)
+
+    def number_range(self, type_: str, op: str, value: Any, path: str) -> None:
+        if not isinstance(value, list) or len(value) != 2:
+            self.error(path, f"'between' takes [low, high], two numbers, not {_shown(value)}")
+            return
+        self.number(value[0], pointer(path, 0))
+        self.number(value[1], pointer(path, 1))
+        if is_number(value[0]) and is_number(value[1]) and value[0] > value[1]:
+            self.error(path, f"'between' low {value[0]} is greater than high {value[1]}; swap them")
+
+    def day_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        self.day(value, path)
+
+    def duration_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        units = ("days", "weeks") if type_ == DATE else DURATION_UNITS
+        self.duration(value, path, units=units, what=f"'{op}' on a {type_}")
+
+    def anniversary_operand(self, type_: str, op: str, value: Any, path: str) -> None:
+        self.duration(value, path, units=("days",), what="'anniversary_within_next'")
 
     # Events ---------------------------------------------------------------------------------------------
 
@@ -591,3 +559,28 @@ class _Checker:
                 pointer(path, unit),
                 f"the number of {unit} must be a whole number from 0 to {MAX_DURATION}, not {_shown(amount)}",
             )
+
+
+# How the value of each operator that takes one is checked ("between" on numbers: see operand).
+_OPERAND_CHECKS: dict[str, Callable[..., None]] = {
+    "eq": _Checker.equality_operand,
+    "neq": _Checker.equality_operand,
+    "in": _Checker.list_operand,
+    "not_in": _Checker.list_operand,
+    "contains": _Checker.text_operand,
+    "not_contains": _Checker.text_operand,
+    "starts_with": _Checker.text_operand,
+    "ends_with": _Checker.text_operand,
+    "gt": _Checker.number_operand,
+    "gte": _Checker.number_operand,
+    "lt": _Checker.number_operand,
+    "lte": _Checker.number_operand,
+    "between": _Checker.day_range_operand,
+    "before": _Checker.day_operand,
+    "after": _Checker.day_operand,
+    "on": _Checker.day_operand,
+    "within_last": _Checker.duration_operand,
+    "more_than_ago": _Checker.duration_operand,
+    "within_next": _Checker.duration_operand,
+    "anniversary_within_next": _Checker.anniversary_operand,
+}

@@ -304,6 +304,27 @@ def test_manual_groups_change_only_by_hand_with_history():
         services.add_members(reader, [b.pk])
 
 
+def test_history_of_a_manual_edit_says_who_made_it_and_of_a_rule_change_says_no_one(staff_user):
+    group = CustomerGroup.objects.create(name="Hand picked", slug="hand-picked", kind="manual")
+    reader = make_group("Reads hand picked", {"in_group": group.pk})
+    a, b = Customer.objects.create(email="a@example.com"), Customer.objects.create(email="b@example.com")
+
+    services.add_members(group, [a.pk, b.pk], initiated_by=staff_user)
+    services.remove_members(group, [b.pk], initiated_by=staff_user)
+    services.add_members(group, [b.pk])  # by the system: no one to record
+
+    rows = MembershipChange.objects.filter(group=group).order_by("id")
+    assert [(r.customer_id, r.change, r.initiated_by_id) for r in rows] == [
+        (a.pk, "added", staff_user.pk),
+        (b.pk, "added", staff_user.pk),
+        (b.pk, "removed", staff_user.pk),
+        (b.pk, "added", None),
+    ]
+    # The dependant's changes were made by its rules, whoever edited the group it reads.
+    assert set(MembershipChange.objects.filter(group=reader).values_list("initiated_by", flat=True)) == {None}
+    assert all(r.xact_id is not None for r in rows)
+
+
 def test_members_at_a_past_moment_come_from_history():
     group = make_group("Customers", CUSTOMERS)
     alice = Customer.objects.create(email="alice@example.com", role="customer")

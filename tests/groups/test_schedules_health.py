@@ -317,8 +317,8 @@ def test_due_activations_and_deactivations_apply_once(time_machine, customers):
     services.refresh(sleeping)
     assert members(sleeping) == {"ana@example.com"}
 
-    assert health.apply_due_activations() == 2
-    assert health.apply_due_activations() == 0
+    assert services.apply_due_activations() == 2
+    assert services.apply_due_activations() == 0
     for group in (waking, sleeping, later):
         group.refresh_from_db()
     assert (waking.is_active, waking.activate_at) == (True, None)
@@ -342,7 +342,7 @@ def test_due_activations_and_deactivations_apply_once(time_machine, customers):
 def test_when_both_times_passed_the_later_one_wins(time_machine, customers):
     time_machine.move_to(utc(2026, 5, 4, 18), tick=False)
     group = make_group(is_active=False, activate_at=utc(2026, 5, 4, 9), deactivate_at=utc(2026, 5, 4, 17))
-    health.apply_due_activations()
+    services.apply_due_activations()
     group.refresh_from_db()
     assert (group.is_active, group.activate_at, group.deactivate_at) == (False, None, None)
     assert reasons(group) == ["activation", "deactivation"]

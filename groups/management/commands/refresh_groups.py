@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from groups import engine, services
+from groups import services
+from groups.dependencies import dependency_order
 from groups.models import CustomerGroup, Reason
 
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, group: list[int], all: bool, **options):
         if bool(group) == all:
             raise CommandError("Give either --group ID (one or more) or --all.")
-        groups = CustomerGroup.objects.filter(kind=CustomerGroup.Kind.DYNAMIC)
+        groups = CustomerGroup.objects.dynamic()
         if all:
             groups = groups.filter(is_active=True)
         else:
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             missing = set(group) - set(groups.values_list("pk", flat=True))
             if missing:
                 raise CommandError(f"No dynamic group with id {', '.join(map(str, sorted(missing)))}.")
-        ordered = engine.dependency_order(list(groups))
+        ordered = dependency_order(list(groups))
         failed = 0
         with tqdm(ordered, unit="group", disable=not ordered, file=self.stderr) as bar:
             for item in bar:
