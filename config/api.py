@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from customers.api import AccountViewSet, AttributeDefinitionViewSet, EventViewSet
@@ -29,7 +29,7 @@ router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename=
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     # Downloads are named like files, without the trailing slash of the other routes.
     path("customers/export.csv", CustomerExportView.as_view(), name="customer-export"),

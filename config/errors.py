@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views import defaults
@@ -38,3 +40,14 @@ def server_error(request):
     if not _is_api(request):
         return defaults.server_error(request)
     return JsonResponse({"detail": "server error: the problem has been logged"}, status=500)
+
+
+class ClientErrorsInOneLine(logging.Filter):
+    """A refused request (403, 404, 400) is the client's doing: log its line, not our traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if status is not None and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

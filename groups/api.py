@@ -391,7 +391,8 @@ class GroupViewSet(viewsets.ModelViewSet):
     def preview(self, request, pk=None):
         group = self.get_object()
         serializer = PreviewRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():  # in the shape every other 400 of the preview has
+            raise ValidationError({"rules": [{"path": "", "message": 'send the rules to try as {"rules": {...}}'}]})
         try:
             result = preview_rules(serializer.validated_data["rules"], group=group)
         except RulesInvalid as exc:

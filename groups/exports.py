@@ -32,8 +32,11 @@ GROUP_COLUMNS = (*CUSTOMER_COLUMNS, "added_at")
 DEFAULT_COLUMNS = ("id", "external_id", "email", "first_name", "last_name")
 ATTRIBUTE_RE = re.compile(r"^attributes\.([A-Za-z0-9_-]{1,100})$")
 CHUNK_BYTES = 256 * 1024
-# Cells starting with one of these are formulas to a spreadsheet: = + - @ tab carriage return.
-FORMULA_STARTS_SQL = "'=', '+', '-', '@', chr(9), chr(13)"
+# Cells starting with one of these are formulas to a spreadsheet: = + - @ tab carriage return;
+# spreadsheets skip leading spaces and line breaks, so those count before = + - @ as well.
+FORMULA_STARTS_SQL = "'=', '+', '-', '@'"
+CONTROL_STARTS_SQL = "chr(9), chr(13)"
+LEADING_SPACE_SQL = "' ' || chr(9) || chr(10) || chr(13)"
 
 
 class ColumnsInvalid(ValueError):
@@ -59,7 +62,10 @@ def parse_columns(text: str | Sequence[str] | None, *, for_group: bool) -> list[
 
 def _safe_text(expression: str) -> str:
     # A leading quote makes spreadsheets show the text instead of evaluating it (OWASP CSV injection).
-    return f"CASE WHEN left({expression}, 1) IN ({FORMULA_STARTS_SQL}) THEN '''' || {expression} ELSE {expression} END"
+    return (
+        f"CASE WHEN left(ltrim({expression}, {LEADING_SPACE_SQL}), 1) IN ({FORMULA_STARTS_SQL}) "
+        f"OR left({expression}, 1) IN ({CONTROL_STARTS_SQL}) THEN '''' || {expression} ELSE {expression} END"
+    )
 
 
 def _column_sql(name: str) -> str:
