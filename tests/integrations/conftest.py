@@ -27,7 +27,7 @@ def receiver(secret):
 @pytest.fixture
 def webhook(receiver, secret):
     return Connection.objects.create(
-        kind="webhook", name="Receiver", settings={"url": receiver.url, "timeout": 1.0}, credentials={"secret": secret}
+        kind="webhook", name="Receiver", settings={"url": receiver.url, "timeout": 3.0}, credentials={"secret": secret}
     )
 
 
@@ -85,7 +85,7 @@ def worker(memory_broker):
         yield
 
 
-def wait_until(condition, timeout: float = 20.0, what: str = "the condition") -> None:
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition") -> None:
     import time
 
     deadline = time.monotonic() + timeout
