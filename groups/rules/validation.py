@@ -145,7 +145,9 @@ class _Checker:
         self.in_groups: list[tuple[str, int]] = []
 
     def error(self, path: str, message: str) -> None:
-        self.errors.append({"path": path, "message": message})
+        # Paths and messages quote the document, which may hold lone surrogates: shown as escapes,
+        # so that the answer itself is valid Unicode.
+        self.errors.append({"path": _printable(path), "message": _printable(message)})
 
     def unknown_keys(self, node: dict, path: str, allowed: tuple[str, ...], what: str) -> None:
         for key in node:
@@ -584,3 +586,7 @@ _OPERAND_CHECKS: dict[str, Callable[..., None]] = {
     "within_next": _Checker.duration_operand,
     "anniversary_within_next": _Checker.anniversary_operand,
 }
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
