@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views import defaults
@@ -17,8 +18,6 @@ def bad_request(request, exception):
     if not _is_api(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        from django.conf import settings
-
         return JsonResponse({"detail": f"the request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
                              "bytes; send fewer items per request"}, status=413)  # fmt: skip
     return JsonResponse({"detail": "bad request"}, status=400)

@@ -14,6 +14,7 @@ import json
 from functools import reduce
 
 from django.db.models import Q
+from rest_framework.exceptions import NotFound
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import Cursor, CursorPagination, _reverse_ordering
 
@@ -65,8 +66,6 @@ class GrowingListPagination(CursorPagination):
         except ValueError:
             values = None
         if not isinstance(values, list) or len(values) != len(self.ordering):
-            from rest_framework.exceptions import NotFound
-
             raise NotFound(self.invalid_cursor_message)
         return values
 
