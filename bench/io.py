@@ -199,6 +199,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
     from tests.fakes.klaviyo import FakeKlaviyo
 
     baseline = ingest(events, batch, customers, clients, seed=11)
+    broker = app.conf.broker_url, app.conf.broker_transport_options
     with tempfile.TemporaryDirectory() as var_dir, FakeKlaviyo() as klaviyo:
         folders = {name: Path(var_dir) / "broker" / name for name in ("queue", "processed", "control")}
         for folder in folders.values():
@@ -207,6 +208,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
             "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
             "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"]),
             "store_processed": False})  # fmt: skip
+        _forget_broker_connections(app)
         db = connection.settings_dict
         url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         env = {**os.environ, "DATABASE_URL": url, "VAR_DIR": var_dir}
@@ -247,6 +249,8 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
         finally:
             worker.terminate()
             worker.wait(60)
+            app.conf.update(broker_url=broker[0], broker_transport_options=broker[1])
+            _forget_broker_connections(app)
         delays = []
         for sync_row in GroupSync.objects.filter(pk__in=[s.pk for s in syncs]):
             changes = list(MembershipChange.objects.filter(group_id=sync_row.group_id, id__gt=first_change))
@@ -271,6 +275,17 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
         "klaviyo_calls": len(klaviyo.calls),
         "at": timezone.now().isoformat(timespec="seconds"),
     }
+
+
+def _forget_broker_connections(app) -> None:
+    """Connections already made to the configured broker must not be reused for the one set above."""
+    import kombu.pools
+
+    kombu.pools.reset()
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def _wait(condition, timeout: float, what: str) -> None:
