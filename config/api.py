@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from automations.api import FiringViewSet, TaskViewSet, TriggerViewSet
 from customers.api import AccountViewSet, AttributeDefinitionViewSet, EventViewSet
 from groups.api import (
     CustomerExportView,
@@ -26,6 +27,9 @@ router.register("groups", GroupWithSyncViewSet)
 router.register(r"groups/(?P<group_pk>[0-9]+)/members", GroupMembersViewSet, basename="group-members")
 router.register(r"groups/(?P<group_pk>[0-9]+)/history", GroupHistoryWithSyncViewSet, basename="group-history")
 router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename="group-runs")
+router.register("triggers", TriggerViewSet)
+router.register("firings", FiringViewSet)
+router.register("tasks", TaskViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

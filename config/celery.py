@@ -21,4 +21,5 @@ app.conf.beat_schedule = {
     # Sync: drain every running sync even if no commit announced it, and reconcile each once a day.
     "integrations.sweep": {"task": "integrations.sweep", "schedule": 60.0},
     "integrations.reconcile_all": {"task": "integrations.reconcile_all", "schedule": 86400.0},
+    "automations.sweep": {"task": "automations.sweep", "schedule": 60.0},
 }

@@ -137,6 +137,8 @@ def main() -> int:
     sys.path.insert(0, str(BASE_DIR))
     # The demo is meant for a laptop: DEBUG on unless the environment says otherwise.
     os.environ.setdefault("DEBUG", "true")
+    # Emails the demo sends are printed by the worker; the Firings page lists each with its subject.
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     embedded = not os.environ.get("DATABASE_URL", "").strip()
     port = os.environ.get("PORT", "").strip() or "8000"

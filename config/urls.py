@@ -9,6 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
+    path("unsubscribe/", include("automations.urls")),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
 ]
 

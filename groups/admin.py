@@ -259,16 +259,20 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             form.base_fields["rules"].widget.preview_url = reverse("admin:groups_customergroup_preview")
         return form
 
+    # Apps that add a tab of their own extend `tabs` and `tab_context`; the tab's context names its
+    # template as `tab_template`.
+    tabs = admin_tabs.TABS
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         group = self.get_object(request, unquote(object_id))
         if group is None or not self.has_view_or_change_permission(request, group):
             return super().change_view(request, object_id, form_url, extra_context)
         # A posted form that comes back has errors to show, and those are on the Settings tab.
         tab = "settings" if request.method == "POST" else request.GET.get("tab", "members")
-        tab = tab if tab in dict(admin_tabs.TABS) else "members"
+        tab = tab if tab in dict(self.tabs) else "members"
         context = {
             "tab": tab,
-            "tabs": admin_tabs.TABS,
+            "tabs": self.tabs,
             "can_change": self.has_change_permission(request, group),
             "can_add": self.has_add_permission(request),
             "can_delete": self.has_delete_permission(request, group),

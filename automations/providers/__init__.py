@@ -1,0 +1,1 @@
+"""Clients for the outside services actions use, one module each; they never touch the database."""
