@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev bench bench-io lint screenshots
+.PHONY: run test install install-dev bench bench-io bench-automations lint screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: install-dev
 
 bench-io: install-dev
 	$(PY) -m bench.io $(BENCH_ARGS)
+
+bench-automations: install-dev
+	$(PY) -m bench.automations $(BENCH_ARGS)
 
 # The README's pictures of the back office, from seeded demo data, in Debian's Chromium.
 screenshots: install-dev

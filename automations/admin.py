@@ -1,14 +1,20 @@
-"""Back-office pages for automations: triggers, firings, tasks ("My open tasks"), and the Automations
+"""Back-office pages for automations: triggers, firings, tasks ("My open tasks"), one-off sends, and the Automations
 tab on the group page and firings on the customer page, added from this side (groups imports nothing here)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from customers.models import Customer
 from groups.models import CustomerGroup
 
-from .models import Firing, Task, Trigger
+from . import sends
+from .models import Firing, Send, SendRecipient, Task, Trigger
 
 FIRINGS_SHOWN = 50
 
@@ -118,3 +124,90 @@ admin.site.unregister(Customer)
 admin.site.register(Customer, CustomerAdminWithAutomations)
 # The index says how many tasks wait for the signed-in manager (templatetags/automations.py).
 admin.site.index_template = "admin/automations/index.html"
+
+
+class RecipientInline(ReadOnly, admin.TabularInline):
+    model = SendRecipient
+    fields = ["customer", "status", "detail", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+
+    def get_queryset(self, request):
+        # The page shows the latest results; the API and the recipients list have them all.
+        return super().get_queryset(request).select_related("customer").order_by("-finished_at", "-id")
+
+
+@admin.register(Send)
+class SendAdmin(admin.ModelAdmin):
+    list_display = ["name", "group", "channel", "status", "scheduled_for", "started_at", "finished_at"]
+    list_filter = ["status", "channel", "group"]
+    autocomplete_fields = ["group"]
+    filter_horizontal = ["suppressed_by"]
+    fields = ["name", "group", "channel", "settings", "suppressed_by"]
+    change_form_template = "admin/automations/send/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj is not None and not obj.can_cancel else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(function)
+
+        return [
+            path("<int:send_id>/schedule/", view(self.schedule_view), name="automations_send_schedule"),
+            path("<int:send_id>/cancel/", view(self.cancel_view), name="automations_send_cancel"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        send = Send.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        context = dict(extra_context or {})
+        if send is not None:
+            customer_id = request.GET.get("customer", "")
+            customer = Customer.objects.filter(pk=customer_id).first() if customer_id.isdigit() else None
+            progress = sends.progress(send)
+            context.update(preview=sends.preview(send, customer), progress=progress,
+                           percent=round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
+                           will_receive=sends.audience(send).count() if send.can_cancel else None,
+                           can_send=self.has_change_permission(request, send))  # fmt: skip
+        return super().change_view(request, object_id, form_url, context)
+
+    def schedule_view(self, request, send_id: int):
+        send = self._posted(request, send_id)
+        at = None
+        if request.POST.get("at"):
+            at = parse_datetime(request.POST["at"])
+            if at is None:
+                self.message_user(request, "The time to send is not a date and time.", messages.ERROR)
+                return redirect("admin:automations_send_change", send_id)
+            at = timezone.make_aware(at) if timezone.is_naive(at) else at
+        if sends.schedule(send, at):
+            self.message_user(request, f"Scheduled for {timezone.localtime(at):%Y-%m-%d %H:%M}." if at else "Sending.")
+        else:
+            self.message_user(request, "This send has already started or was cancelled.", messages.ERROR)
+        return redirect("admin:automations_send_change", send_id)
+
+    def cancel_view(self, request, send_id: int):
+        send = self._posted(request, send_id)
+        if sends.cancel(send):
+            self.message_user(request, "Cancelled.")
+        else:
+            self.message_user(request, "Too late to cancel: the send has started.", messages.ERROR)
+        return redirect("admin:automations_send_change", send_id)
+
+    def _posted(self, request, send_id: int) -> Send:
+        if request.method != "POST":
+            raise PermissionDenied
+        send = Send.objects.filter(pk=send_id).first()
+        if send is None or not self.has_change_permission(request, send):
+            raise PermissionDenied
+        return send
+
+    def get_inlines(self, request, obj):
+        return [RecipientInline] if obj is not None else []

@@ -1,15 +1,23 @@
-"""The automations API: triggers, their firings (also per group and per customer) and manager tasks."""
+"""The automations API: triggers, their firings (also per group and per customer), manager tasks and
+one-off sends."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
+from customers.models import Customer
 from groups.models import CustomerGroup
 
+from . import sends
 from .actions import action_class
-from .models import Firing, Task, Trigger
+from .models import Firing, Send, SendRecipient, Task, Trigger
 
 
 class TriggerSerializer(serializers.ModelSerializer):
@@ -99,3 +107,95 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
     queryset = Task.objects.select_related("assignee").order_by("status", "due_date", "id")
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
+
+
+class SendSerializer(serializers.ModelSerializer):
+    group = serializers.PrimaryKeyRelatedField(queryset=CustomerGroup.objects.all())
+    suppressed_by = serializers.PrimaryKeyRelatedField(queryset=CustomerGroup.objects.all(), many=True, required=False)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Send
+        fields = ["id", "name", "group", "channel", "settings", "suppressed_by", "status", "scheduled_for",
+                  "created_at", "started_at", "finished_at", "progress", "report"]  # fmt: skip
+        read_only_fields = ["status", "scheduled_for", "created_at", "started_at", "finished_at", "report"]
+
+    def get_progress(self, send) -> dict:
+        return sends.progress(send)
+
+    def validate(self, data):
+        channel = data.get("channel", getattr(self.instance, "channel", Send.Channel.EMAIL))
+        errors = action_class(channel).settings_errors_for(data.get("settings", getattr(self.instance, "settings", {})))
+        if errors:
+            raise serializers.ValidationError({"settings": errors})
+        if self.instance is not None and not self.instance.can_cancel:
+            raise serializers.ValidationError({"status": ["A send that has started cannot be changed."]})
+        return data
+
+
+class ScheduleSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: start now.")
+
+
+class RecipientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SendRecipient
+        fields = ["id", "customer", "status", "detail", "attempts", "finished_at"]
+
+
+SEND_VIEW = ["automations.view_send"]
+SEND_CHANGE = ["automations.change_send"]
+
+
+class SendViewSet(viewsets.ModelViewSet):
+    """One-off sends to every current member of a group: preview, audience, schedule or start, cancel."""
+
+    queryset = Send.objects.prefetch_related("suppressed_by").order_by("-created_at", "-id")
+    serializer_class = SendSerializer
+    filterset_fields = ["group", "status", "channel"]
+    action_permissions = {"preview": SEND_VIEW, "recipients": [*SEND_VIEW, "customers.view_customer"],
+                          "schedule": SEND_CHANGE, "cancel": SEND_CHANGE}  # fmt: skip
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="The message for a real member, and who would get it")
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        send = self.get_object()
+        customer = None
+        if request.query_params.get("customer"):
+            customer = Customer.objects.filter(pk=request.query_params["customer"]).first()
+            if customer is None:
+                raise NotFound("No such customer.")
+        shown = sends.preview(send, customer)
+        return Response({"customer": shown["customer"].pk if shown["customer"] else None, "subject": shown["subject"],
+                         "body": shown["body"], "error": shown["error"],
+                         "will_receive": sends.audience(send).count()})  # fmt: skip
+
+    @extend_schema(request=ScheduleSerializer, responses={202: SendSerializer})
+    @action(detail=True, methods=["post"], serializer_class=ScheduleSerializer)
+    def schedule(self, request, pk=None):
+        send = self.get_object()
+        serializer = ScheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not sends.schedule(send, serializer.validated_data.get("at")):
+            raise serializers.ValidationError({"status": [f"A {send.get_status_display().lower()} send cannot start."]})
+        send.refresh_from_db()
+        return Response(SendSerializer(send).data, status=202)
+
+    @extend_schema(request=None, responses={200: SendSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        send = self.get_object()
+        if not sends.cancel(send):
+            raise serializers.ValidationError({"status": ["Only a send that has not started can be cancelled."]})
+        send.refresh_from_db()
+        return Response(SendSerializer(send).data)
+
+    @extend_schema(responses=RecipientSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def recipients(self, request, pk=None):
+        send = self.get_object()
+        page = self.paginate_queryset(send.recipients.order_by("id"))
+        return self.get_paginated_response(RecipientSerializer(page, many=True).data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -153,7 +153,11 @@ class Task(models.Model):
 
     title = models.CharField(max_length=255)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="automation_tasks"
+        django_settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="automation_tasks",
     )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tasks")
     group = models.ForeignKey(CustomerGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -172,3 +176,95 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Send(models.Model):
+    """A one-off message to every current member of a group, now or at a set time."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Sending"
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=255)
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="sends")
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    settings = models.JSONField(default=dict, blank=True, help_text='Email: {"subject", "body"}; SMS: {"body"}.')
+    suppressed_by = models.ManyToManyField(
+        CustomerGroup, blank=True, related_name="+", help_text="Leave out members of any of these groups."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, editable=False)
+    scheduled_for = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   editable=False)  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    report = models.JSONField(default=dict, blank=True, editable=False, help_text="Counts by result, when finished.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(channel__in=["email", "sms"]), name="send_channel_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["draft", "scheduled", "running", "finished", "cancelled"]),
+                name="send_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from .actions import action_class
+
+        errors = action_class(self.channel).settings_errors_for(self.settings)
+        if errors:
+            raise ValidationError({"settings": [f"{name}: {problem}" for name, problem in errors.items()]})
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.SCHEDULED)
+
+
+class SendRecipient(models.Model):
+    """One member's part of a send: (send, customer) is its idempotency key."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    send = models.ForeignKey(Send, on_delete=models.CASCADE, related_name="recipients")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sends_received")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    detail = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["send", "customer"], name="send_recipient_once"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "sent", "skipped", "failed"]), name="send_recipient_status"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["send", "id"], name="send_recipient_pending", condition=models.Q(status="pending")),
+            models.Index(fields=["customer"], name="send_recipient_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.send} to customer {self.customer_id}: {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"send-{self.send_id}-{self.customer_id}"

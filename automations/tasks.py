@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import firings
+from . import firings, sends
 from .models import Trigger
 
 # Changes are handed out once every older transaction on the server has finished; until then the
@@ -29,3 +29,12 @@ def sweep() -> None:
     for trigger_id in Trigger.objects.filter(is_active=True).values_list("pk", flat=True):
         firings.consume(trigger_id)
     firings.execute_due()
+    for send_id in sends.due_and_running():
+        deliver_send.delay(send_id)
+
+
+@shared_task(name="automations.deliver_send")
+def deliver_send(send_id: int) -> None:
+    """Start the send if its time has come, then send to its pending recipients."""
+    sends.start(send_id)
+    sends.deliver(send_id)

@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from automations.api import FiringViewSet, TaskViewSet, TriggerViewSet
+from automations.api import FiringViewSet, SendViewSet, TaskViewSet, TriggerViewSet
 from customers.api import AccountViewSet, AttributeDefinitionViewSet, EventViewSet
 from groups.api import (
     CustomerExportView,
@@ -30,6 +30,7 @@ router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename=
 router.register("triggers", TriggerViewSet)
 router.register("firings", FiringViewSet)
 router.register("tasks", TaskViewSet)
+router.register("sends", SendViewSet)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -91,6 +91,11 @@ class Action:
         """Why this customer cannot receive it (no consent, no address), or ''."""
         return ""
 
+    @staticmethod
+    def reachable(customers):
+        """The customers of a queryset who can receive it: `skip_reason` as a set-based filter."""
+        return customers
+
     def perform(self, delivery: Delivery) -> str:
         """Do it once for this delivery; returns what was done, for the record."""
         raise NotImplementedError

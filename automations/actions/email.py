@@ -55,6 +55,10 @@ class EmailAction(Action):
             return "No email consent"
         return ""
 
+    @staticmethod
+    def reachable(customers):
+        return customers.filter(email_consent=True).exclude(email="")
+
     def perform(self, delivery: Delivery, connection=None) -> str:
         subject = render(self.settings["subject"], delivery.context, what="subject")
         body = render(self.settings["body"], delivery.context, what="body")

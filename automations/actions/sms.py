@@ -11,7 +11,7 @@ from customers.models import Customer
 from ..providers.twilio import TwilioAccount, send_sms
 from .base import Action, ActionError, Delivery, register, render
 
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+E164 = r"^\+[1-9][0-9]{7,14}$"  # the same pattern in Python and in PostgreSQL
 
 
 def twilio_account() -> TwilioAccount:
@@ -34,12 +34,16 @@ class SmsAction(Action):
     def skip_reason(self, customer: Customer) -> str:
         if not customer.sms_consent:
             return "No SMS consent"
-        if not E164.match(customer.phone.replace(" ", "")):
+        if not re.match(E164, customer.phone):
             return f"No valid phone number (“{customer.phone}” is not in +15558675309 form)"
         return ""
 
-    def perform(self, delivery: Delivery) -> str:
+    @staticmethod
+    def reachable(customers):
+        return customers.filter(sms_consent=True, phone__regex=E164)
+
+    def perform(self, delivery: Delivery, connection=None) -> str:
         body = render(self.settings["body"], delivery.context, what="body")
-        to = delivery.customer.phone.replace(" ", "")
+        to = delivery.customer.phone
         sid = send_sms(twilio_account(), to, body)
         return f"SMS {sid} to {to}"

@@ -84,3 +84,11 @@ def run_automations() -> None:
 
     settle()
     sweep()
+
+
+def forget_connections() -> None:
+    """Drop broker connections made for the previous broker settings."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

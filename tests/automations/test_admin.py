@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from automations.models import Task, Trigger
+from automations.models import Send, Task, Trigger
 
 from .conftest import buy_tea, run_automations
 
@@ -59,3 +59,26 @@ def test_a_trigger_with_bad_settings_is_refused_on_the_form(client, staff_user, 
     assert response.status_code == 200
     assert b"body: This setting is required." in response.content
     assert not Trigger.objects.exists()
+
+
+def test_a_one_off_send_from_the_back_office(client, staff_user, smtp, ann):
+    from groups import services
+    from groups.models import CustomerGroup
+
+    group = CustomerGroup.objects.create(name="No birthdate", slug="nb", kind=CustomerGroup.Kind.MANUAL)
+    services.add_members(group, [ann.pk])
+    client.force_login(staff_user)
+    added = client.post("/admin/automations/send/add/", {
+        "name": "Ask for birthdates", "group": group.pk, "channel": "email",
+        "settings": '{"subject": "Your birthday, {{ customer.first_name }}?", "body": "Tell us."}'})  # fmt: skip
+    assert added.status_code == 302, added.context["adminform"].form.errors
+    send = Send.objects.get()
+    page = client.get(f"/admin/automations/send/{send.pk}/change/")
+    assert b"<strong>1</strong> members will receive it" in page.content
+    assert b"Your birthday, Ann?" in page.content and b'id="send-now"' in page.content
+    assert client.get(f"/admin/automations/send/{send.pk}/schedule/").status_code == 403  # POST only
+    client.post(f"/admin/automations/send/{send.pk}/schedule/")
+    page = client.get(f"/admin/automations/send/{send.pk}/change/")
+    assert b'<progress id="send-progress" max="1" value="1">' in page.content
+    assert b"1 sent, 0 skipped, 0 failed" in page.content and b'id="send-now"' not in page.content
+    assert [m["To"] for m in smtp.messages] == ["ann@example.com"]

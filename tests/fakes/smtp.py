@@ -23,11 +23,15 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
-        self.hold: threading.Event | None = None  # when set up, DATA waits for it (see hold_next)
+        self.hold: threading.Event | None = None  # when set up, DATA waits for it (see hold_message)
+        self.hold_at = 0
+        self.seen = 0
         self.holding = threading.Event()
+        self.port = 0
 
     async def handle_DATA(self, server, session, envelope):
-        if self.hold is not None:
+        self.seen += 1
+        if self.hold is not None and self.seen == self.hold_at:
             import asyncio
 
             self.holding.set()
@@ -42,9 +46,10 @@ class Inbox:
             self.messages.append(message)
         return "250 Message accepted for delivery"
 
-    def hold_next(self) -> None:
-        """Make the next message wait before it is accepted, until `release` (for crash tests)."""
+    def hold_message(self, number: int) -> None:
+        """Make the n-th message from now wait, unanswered, until `release` (for crash tests)."""
         self.holding.clear()
+        self.hold_at = self.seen + number
         self.hold = threading.Event()
 
     def release(self) -> None:
@@ -59,7 +64,7 @@ class Inbox:
 class SmtpServer:
     def __init__(self) -> None:
         self.inbox = Inbox()
-        self.port = free_port()
+        self.port = self.inbox.port = free_port()
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> SmtpServer:
