@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from customers.models import Customer
 from groups import feed
-from groups.engine import group_zone
 from groups.feed import Position
 from groups.models import CustomerGroup, Membership, MembershipChange, Reason
 
@@ -129,7 +128,7 @@ def act(firing: Firing, *, now: datetime | None = None) -> None:
     if action.channel and trigger.has_quiet_hours:
         until = quiet_until(trigger, now)
         if until is not None:
-            local = f"{until.astimezone(group_zone(trigger.group)):%Y-%m-%d %H:%M %Z}"
+            local = f"{until.astimezone(trigger.group.zone):%Y-%m-%d %H:%M %Z}"
             Firing.objects.filter(pk=firing.pk).update(due_at=until, detail=f"Held for quiet hours until {local}")
             return
     try:
@@ -177,7 +176,7 @@ def skip_reason(firing: Firing, action, now: datetime) -> str:
 
 def quiet_until(trigger: Trigger, now: datetime) -> datetime | None:
     """When the trigger's quiet hours end, if `now` is inside them, in the group's time zone."""
-    zone = group_zone(trigger.group)
+    zone = trigger.group.zone
     local = now.astimezone(zone)
     start, end, moment = trigger.quiet_start, trigger.quiet_end, local.time()
     if start < end:
