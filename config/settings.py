@@ -274,5 +274,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; each set of choices gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "automations.models.Firing.Status",
+        "SendStatusEnum": "automations.models.Send.Status",
+        "TaskStatusEnum": "automations.models.Task.Status",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.declare_error_answers"],
 }

@@ -88,7 +88,6 @@ def run_automations() -> None:
 
 def forget_connections() -> None:
     """Drop broker connections made for the previous broker settings."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Not closed: kombu keeps one pool per broker for the whole process, and the next test reuses it.
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
