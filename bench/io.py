@@ -193,6 +193,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
     from django.utils import timezone
 
     from config.celery import app
+    from config.env import database_url
     from groups.models import CustomerGroup, Membership, MembershipChange
     from integrations import services, status
     from integrations.models import Connection, GroupSync
@@ -209,9 +210,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
             "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"]),
             "store_processed": False})  # fmt: skip
         _forget_broker_connections(app)
-        db = connection.settings_dict
-        url = f"postgresql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        env = {**os.environ, "DATABASE_URL": url, "VAR_DIR": var_dir}
+        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "VAR_DIR": var_dir}
         env.pop("CELERY_BROKER_URL", None)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2", "--loglevel", "WARNING"],

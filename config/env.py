@@ -93,6 +93,19 @@ def env_database(name: str = "DATABASE_URL", *, environ=None) -> dict | None:
     return config
 
 
+def database_url(settings: dict) -> str:
+    """The DATABASE_URL that reaches the database of a DATABASES entry, for processes started from this
+    one (workers in tests and benchmarks). A socket directory as host is percent-encoded, as
+    `env_database` reads it back."""
+    from urllib.parse import quote
+
+    user = quote(settings.get("USER") or "", safe="")
+    password = settings.get("PASSWORD") or ""
+    credentials = f"{user}:{quote(password, safe='')}" if password else user
+    host = quote(settings.get("HOST") or "127.0.0.1", safe="")
+    return f"postgresql://{credentials}@{host}:{settings.get('PORT') or 5432}/{quote(settings['NAME'], safe='')}"
+
+
 def env_broker(name: str = "CELERY_BROKER_URL", *, environ=None) -> str | None:
     value = env_str(name, environ=environ)
     if value is None:

@@ -15,6 +15,7 @@ from django.db import connection
 from automations import sends
 from automations.models import Send, SendRecipient
 from config.celery import app as celery_app
+from config.env import database_url
 from customers.models import Customer
 from groups import services
 from groups.models import CustomerGroup
@@ -50,7 +51,7 @@ def start_worker(var_dir: Path, smtp_port: int) -> subprocess.Popen:
     db = connection.settings_dict
     env = {**os.environ, "DEBUG": "true", "VAR_DIR": str(var_dir), "EMAIL_HOST": "127.0.0.1",
            "EMAIL_PORT": str(smtp_port), "CELERY_TASK_ALWAYS_EAGER": "false",
-           "DATABASE_URL": f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}  # fmt: skip
+           "DATABASE_URL": database_url(db)}  # fmt: skip
     env.pop("CELERY_BROKER_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],

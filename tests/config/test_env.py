@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_broker, env_choice, env_database, env_int, env_list, env_str, env_time_zone
+from config.env import (
+    database_url,
+    env_bool,
+    env_broker,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_str,
+    env_time_zone,
+)
 
 
 def test_env_str_returns_the_stripped_value_or_the_default_when_unset_or_blank():
@@ -125,3 +135,9 @@ def test_env_broker_is_none_when_unset_so_the_filesystem_broker_is_used():
 def test_env_broker_refuses_other_schemes(url):
     with pytest.raises(ImproperlyConfigured, match="CELERY_BROKER_URL must be a Redis or RabbitMQ URL"):
         env_broker(environ={"CELERY_BROKER_URL": url})
+
+
+def test_database_url_reaches_the_same_database_through_a_socket_directory():
+    settings = {"USER": "postgres", "PASSWORD": "p@ss", "HOST": "/srv/pg sock", "PORT": "5433", "NAME": "test_groups"}
+    config = env_database(environ={"DATABASE_URL": database_url(settings)})
+    assert {k: str(config[k]) for k in settings} == settings

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection as db
 
+from config.env import database_url
 from customers.models import Customer
 from groups import services as groups
 from groups.models import Membership, MembershipChange
@@ -56,6 +57,8 @@ def test_failures_timeouts_and_rate_limits_mid_sync_lose_nothing_and_repeat_noth
     # rate-limited; then a change arrives while the sync is still busy.
     receiver.faults.extend([("ok", 0), ("ok", 0), ("fail", 503), ("slow", 4.0), ("rate", 1)])
     sync = services.turn_on(group, webhook)
+    # The backfill has read its members (and its feed position) before the changes below are made.
+    wait_until(lambda: GroupSync.objects.get(pk=sync.pk).position, what="the backfill to start")
     later = many_customers(700, start=5000)
     groups.add_members(group, later)
     groups.remove_members(group, first[:300])
@@ -107,10 +110,7 @@ def file_broker(tmp_path, memory_broker):
 
 
 def start_worker_process(var_dir: Path) -> subprocess.Popen:
-    settings = db.settings_dict
-    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    url = f"postgresql://{settings['USER']}@{host}:{port}/{settings['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "VAR_DIR": str(var_dir), "DEBUG": "true"}
+    env = {**os.environ, "DATABASE_URL": database_url(db.settings_dict), "VAR_DIR": str(var_dir), "DEBUG": "true"}
     env.pop("CELERY_BROKER_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING"],
