@@ -87,6 +87,11 @@ def celery_worker_thread():
 
 
 def _forget_connections(app) -> None:
+    import kombu.pools
+
+    # kombu also keeps pools per process: a connection made by an earlier test for another broker
+    # would otherwise carry this test's messages there, and the worker would never see them.
+    kombu.pools.reset()
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
