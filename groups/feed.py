@@ -101,7 +101,7 @@ def read(group_ids: Sequence[int], after: Position, *, limit: int = 1000) -> tup
             """,
             [list(group_ids), *params],
         )
-        rows = [row for row in cursor.fetchall()]
+        rows = cursor.fetchall()
     horizon = rows[0][7]
     changes = [
         FeedChange(id_, group_id, customer_id, change, changed_at, reason, Position(xact, id_, after.snapshot))
