@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -32,8 +32,13 @@ RUNNING_LIMIT = timedelta(minutes=30)
 # this grace (time to take the lock), a running run whose lock no session holds or waits for has
 # lost its worker, whatever its age.
 ORPHAN_GRACE = timedelta(minutes=1)
-# A "Refresh now" whose message never reached a worker stays queued; after this it is failed so
-# the processing history does not show it waiting forever.
+# A queued run's message can be lost with a broker that restarts empty (Redis without persistence
+# drops its queues); past this, the minute sweep sends the message again. The refresh task ignores
+# a message whose run has ended or is running elsewhere, so a message that was only slow costs a
+# lookup, never a second refresh.
+QUEUED_RESEND = timedelta(minutes=5)
+# A "Refresh now" that no worker took for this long (its messages sent again meanwhile) is failed,
+# so the processing history does not show it waiting forever.
 QUEUED_LIMIT = timedelta(hours=2)
 
 
@@ -128,19 +133,44 @@ def reset_stuck_runs(
     return reset
 
 
-def _orphaned_runs(started_before: datetime) -> list[int]:
+def resend_lost_runs(now: datetime | None = None, after: timedelta = QUEUED_RESEND) -> int:
+    """Send again the message of each run still queued `after` its message was sent; returns how many."""
+    from .tasks import refresh_group  # tasks use this module
+
+    now = now or timezone.now()
+    waiting = RefreshRun.objects.filter(status=RefreshRun.Status.QUEUED, sent_at__lt=now - after)
+    resent = 0
+    for run in waiting.only("pk", "group_id", "reason"):
+        # Conditional, so two sweeps at once send it once.
+        if RefreshRun.objects.filter(pk=run.pk, status=RefreshRun.Status.QUEUED, sent_at__lt=now - after).update(
+            sent_at=now
+        ):
+            transaction.on_commit(lambda run=run: refresh_group.delay(run.group_id, run.reason, run.pk))
+            resent += 1
+    if resent:
+        logger.warning("%s queued refresh runs waited past %s; their messages were sent again", resent, after)
+    return resent
+
+
+def runs_elsewhere(run: RefreshRun) -> bool:
+    """A running run whose group's lock another session holds or awaits: its worker is alive."""
+    return run.status == RefreshRun.Status.RUNNING and run.pk not in _orphaned_runs(timezone.now(), [run.pk])
+
+
+def _orphaned_runs(started_before: datetime, among: list[int] | None = None) -> list[int]:
     """Running runs started before then whose group's lock is neither held nor awaited by any session."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT r.id FROM groups_refreshrun r
-            WHERE r.status = %s AND r.started_at < %s AND NOT EXISTS (
+            WHERE r.status = %s AND r.started_at < %s AND (%s::bigint[] IS NULL OR r.id = ANY(%s::bigint[]))
+              AND NOT EXISTS (
                 SELECT 1 FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database
                                                                WHERE datname = current_database())
                   AND l.classid::bigint = %s AND l.objid::bigint = r.group_id AND l.objsubid = 2)
             """,
-            [RefreshRun.Status.RUNNING, started_before, LOCK_NAMESPACE],
+            [RefreshRun.Status.RUNNING, started_before, among, among, LOCK_NAMESPACE],
         )
         return [row[0] for row in cursor.fetchall()]
 

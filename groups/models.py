@@ -174,6 +174,9 @@ class RefreshRun(models.Model):
     initiated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     rule_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its message was last handed to the broker: a broker that restarts empty loses it, and
+    # the minute sweep sends it again (see health.resend_lost_runs).
+    sent_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     added = models.PositiveIntegerField(default=0)

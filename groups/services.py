@@ -64,7 +64,7 @@ def queue_refresh(group: CustomerGroup, *, reason: str = Reason.MANUAL_REFRESH, 
     from .tasks import refresh_group  # tasks import this module
 
     run = RefreshRun.objects.create(
-        group=group, reason=reason, initiated_by=initiated_by, rule_version=group.rule_version
+        group=group, reason=reason, initiated_by=initiated_by, rule_version=group.rule_version, sent_at=timezone.now()
     )
     # After commit, so the worker finds the run row.
     transaction.on_commit(lambda: refresh_group.delay(group.pk, reason, run.pk))

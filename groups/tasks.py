@@ -16,13 +16,17 @@ logger = logging.getLogger(__name__)
 @shared_task(name="groups.refresh_group")
 def refresh_group(group_id: int, reason: str = Reason.MANUAL_REFRESH, run_id: int | None = None) -> None:
     """Acknowledged late, so a message whose worker died is delivered again: a run that already
-    ended is not run twice, and a run left running by a dead worker is run again (the engine's
-    lock keeps two runs of a group apart; a second full refresh finds nothing to change)."""
+    ended is not run twice, a run that another worker is running is left to it, and a run left
+    running by a dead worker is run again (the engine's lock keeps two runs of a group apart; a
+    second full refresh finds nothing to change). The minute sweep may send a queued run's message
+    again (health.resend_lost_runs), so the same holds for a message that came twice."""
     group = CustomerGroup.objects.filter(pk=group_id).first()
     if group is None:
         return
     run = RefreshRun.objects.filter(pk=run_id).first() if run_id else None
     if run_id and (run is None or run.status not in (RefreshRun.Status.QUEUED, RefreshRun.Status.RUNNING)):
+        return
+    if run is not None and health.runs_elsewhere(run):
         return
     try:
         services.refresh(group, reason=reason, run=run)
@@ -45,6 +49,7 @@ def apply_due_activations() -> None:
 @shared_task(name="groups.reset_stuck_runs")
 def reset_stuck_runs() -> None:
     health.reset_stuck_runs()
+    health.resend_lost_runs()
 
 
 @shared_task(name="groups.record_daily_sizes")

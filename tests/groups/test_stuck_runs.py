@@ -1,5 +1,6 @@
 """A run whose worker died is found by its group's lock (nobody holds it), failed and queued again within
-a minute or two; a refresh delivered twice or for a deleted group ends quietly."""
+a minute or two; a queued run whose message the broker lost is sent again; a refresh delivered twice,
+while another worker runs it, or for a deleted group ends quietly."""
 
 from __future__ import annotations
 
@@ -76,6 +77,34 @@ def test_a_refresh_delivered_again_after_it_finished_does_nothing(group):
     tasks.refresh_group(group.pk, run.reason, run.pk)  # acks_late: the same message once more
     run.refresh_from_db()
     assert run.finished_at == finished_at and Membership.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_queued_run_whose_message_was_lost_is_sent_again_once(group, django_capture_on_commit_callbacks):
+    lost = RefreshRun.objects.create(group=group, sent_at=timezone.now() - timedelta(minutes=6))
+    recent = RefreshRun.objects.create(group=group, sent_at=timezone.now() - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks() as sent:
+        assert health.resend_lost_runs() == 1
+        assert health.resend_lost_runs() == 0  # sent just now: not again until it waits once more
+    assert len(sent) == 1
+    lost.refresh_from_db()
+    assert lost.status == RefreshRun.Status.QUEUED and lost.sent_at > timezone.now() - timedelta(seconds=5)
+    assert RefreshRun.objects.get(pk=recent.pk).sent_at < timezone.now() - timedelta(seconds=50)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_for_a_run_another_worker_is_running_does_nothing(group):
+    run = running_run(group, seconds_ago=1)
+    with other_connection() as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, group.pk])  # its worker
+        with connection.cursor() as cursor:  # a second refresh would wait for the lock: fail instead of hang
+            cursor.execute("SET lock_timeout = '3s'")
+        tasks.refresh_group(group.pk, run.reason, run.pk)  # the same message, sent again
+        run.refresh_from_db()
+        assert run.status == RefreshRun.Status.RUNNING and Membership.objects.count() == 0
+    tasks.refresh_group(group.pk, run.reason, run.pk)  # its worker died: the message runs it
+    run.refresh_from_db()
+    assert run.status == RefreshRun.Status.SUCCEEDED and Membership.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
