@@ -63,7 +63,7 @@ class RunStatusFilter(admin.SimpleListFilter):
 @admin.register(CustomerGroup)
 class CustomerGroupAdmin(admin.ModelAdmin):
     form = CustomerGroupForm
-    list_display = ["name", "kind_short", "active", "members", "trend", "refresh_mode", "last_refreshed",
+    list_display = ["name", "kind_short", "active", "members", "trend", "refresh", "last_refreshed",
                     "next_run", "tag_list", "sync"]  # fmt: skip
     list_display_links = ["name"]
     list_filter = ["tags", "kind", RunStatusFilter, "refresh_mode", "is_active"]
@@ -97,6 +97,13 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     class Media:
         js = ["groups/group_form.js"]
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not obj.is_dynamic:
+            # A manual group is never refreshed: refresh mode and schedule mean nothing for it.
+            return [(name, options) for name, options in fieldsets if name not in ("Rules", "Refresh")]
+        return fieldsets
+
     # --- the list ----------------------------------------------------------------------------------
 
     def get_queryset(self, request):
@@ -124,9 +131,17 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     def trend(self, group: CustomerGroup):
         return charts.sparkline(admin_tabs.recent_sizes(group))
 
+    @admin.display(description="Refresh mode", ordering="refresh_mode")
+    def refresh(self, group: CustomerGroup) -> str:
+        return group.get_refresh_mode_display() if group.is_dynamic else "—"
+
     @admin.display(description="Last refreshed", ordering="last_refreshed_at")
     def last_refreshed(self, group: CustomerGroup):
-        when = timezone.localtime(group.last_refreshed_at).strftime("%d %b %H:%M") if group.last_refreshed_at else "—"
+        if not group.is_dynamic:
+            return "—"
+        when = (
+            timezone.localtime(group.last_refreshed_at).strftime("%d %b %H:%M %Z") if group.last_refreshed_at else "—"
+        )
         status = group.last_run_status
         if status in (CustomerGroup.RunStatus.FAILED, CustomerGroup.RunStatus.FAILING):
             # Failures stand out: red, with the error one hover away.
@@ -142,6 +157,8 @@ class CustomerGroupAdmin(admin.ModelAdmin):
 
     @admin.display(description="Next run")
     def next_run(self, group: CustomerGroup) -> str:
+        if not group.is_dynamic:
+            return "—"
         if not group.is_active:
             return "Inactive"
         upcoming = schedules.next_runs(group, 1)
@@ -306,7 +323,8 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         # Only what the form edits: the run status and counters on the row belong to the engine.
         columns = {field.name for field in CustomerGroup._meta.concrete_fields} - {"rules", "is_active", "kind"}
         edited = [name for name in form.changed_data if name in columns]
-        obj.save(update_fields=[*edited, "schedule", "updated_at"])
+        # The slug may follow a new name without being edited itself (see the form).
+        obj.save(update_fields=[*dict.fromkeys([*edited, "slug"]), "schedule", "updated_at"])
         form.pending_changes = (rules, active)  # on the form: one per request
 
     def save_related(self, request, form, formsets, change: bool) -> None:

@@ -155,7 +155,7 @@ def settings_context(group: CustomerGroup) -> dict:
     context: dict = {
         "schedule_sentence": schedules.describe(group),
         # In the group's own zone, as staff set the schedule; the template would show the site's.
-        "next_runs": [_in_zone(moment) for moment in schedules.next_runs(group, 5)],
+        "next_runs": [_in_zone(moment) for moment in schedules.next_runs(group, 5)] if group.is_active else [],
         "last_scheduled_run": group.last_scheduled_run_at,
         "last_scheduled_time": _in_zone(schedules.last_scheduled_run(group, now)),
         "stale": health.is_stale(group, now),

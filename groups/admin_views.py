@@ -27,7 +27,7 @@ from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup
 from .preview import preview as preview_rules
-from .rules import RulesInvalid
+from .rules import RulesInvalid, operators
 
 
 def urls(model_admin) -> list:
@@ -150,7 +150,8 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
     try:
         result = preview_rules(body.get("rules"), group=group, time_zone=time_zone)
     except RulesInvalid as exc:
-        return JsonResponse({"errors": exc.errors}, status=400)
+        errors = [{**error, "message": operators.in_staff_words(error["message"])} for error in exc.errors]
+        return JsonResponse({"errors": errors}, status=400)
     return JsonResponse(
         {
             "count": result.count,

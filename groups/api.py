@@ -14,7 +14,6 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.text import slugify
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
@@ -91,6 +90,11 @@ class GroupSerializer(serializers.ModelSerializer):
             raise ValidationError(f"another group already uses the slug '{value}'")
         return value
 
+    def validate_name(self, value):
+        if services.name_taken(value, exclude=self.instance.pk if self.instance else None):
+            raise ValidationError(f"another group is already named '{value.strip()}'")
+        return value
+
     def validate(self, data):
         instance = self.instance
 
@@ -136,7 +140,7 @@ class GroupSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         tags = validated_data.pop("tags", None)
         if not validated_data.get("slug"):
-            validated_data["slug"] = _free_slug(validated_data["name"])
+            validated_data["slug"] = services.free_slug(validated_data["name"])
         with transaction.atomic():
             group = CustomerGroup.objects.create(**validated_data)
             if tags is not None:
@@ -168,15 +172,6 @@ def _tags(names: list[str]) -> list[Tag]:
     names = sorted({n.strip() for n in names if n.strip()})
     Tag.objects.bulk_create([Tag(name=n) for n in names], ignore_conflicts=True)
     return list(Tag.objects.filter(name__in=names))
-
-
-def _free_slug(name: str) -> str:
-    base = slugify(name)[:240] or "group"
-    taken = set(CustomerGroup.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
 
 
 class MemberSerializer(serializers.ModelSerializer):

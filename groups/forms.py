@@ -40,6 +40,7 @@ def catalogue_for_builder(group: CustomerGroup | None = None) -> dict:
         },
         "labels": {f"{entity}:attributes.{key}": label for (entity, key), label in catalogue.labels.items()},
         "operators": {type_: list(ops) for type_, ops in operators.OPERATORS.items()},
+        "operator_labels": operators.OPERATOR_LABELS,
         "no_value_ops": sorted(operators.NO_VALUE_OPS),
         "aggregate_ops": list(operators.AGGREGATE_OPS),
         "calendar_windows": list(operators.CALENDAR_WINDOWS),
@@ -123,7 +124,9 @@ class CustomerGroupForm(forms.ModelForm):
         fields = ["name", "slug", "description", "kind", "rules", "refresh_mode", "time_zone", "is_active",
                   "activate_at", "deactivate_at", "tags", "sync_enabled"]  # fmt: skip
         widgets = {"rules": RuleBuilderWidget, "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+        error_messages = {"slug": {"unique": "Another group already uses this slug; change it or leave it empty."}}
         help_texts = {
+            "slug": "The group's name in addresses and the API; left empty, it is made from the name.",
             "sync_enabled": "Sends the group to the apps chosen under “Sync to other apps” below, as a list or tag; "
             "unticked, every sync of the group is held.",
             "time_zone": "An IANA name such as Europe/Paris; empty uses the site's time zone.",
@@ -141,6 +144,8 @@ class CustomerGroupForm(forms.ModelForm):
         if "rules" in self.fields:
             widget = self.fields["rules"].widget
             widget.group = self.instance if self.instance.pk else None
+        if "slug" in self.fields:
+            self.fields["slug"].required = False
         if self.instance.pk and "kind" in self.fields:
             # A group's kind is fixed once created (a manual group's history is not a rule's).
             self.fields["kind"].disabled = True
@@ -152,7 +157,10 @@ class CustomerGroupForm(forms.ModelForm):
             return {}
         if rules in (None, {}, ""):
             rules = {"all": []}
-        problems = validate_rules(rules, catalogue=Catalogue.load(), group_id=self.instance.pk)
+        problems = [
+            {**problem, "message": operators.in_staff_words(problem["message"])}
+            for problem in validate_rules(rules, catalogue=Catalogue.load(), group_id=self.instance.pk)
+        ]
         if problems:
             self.fields["rules"].widget.errors = problems
             raise ValidationError([f"{p['path'] or '/'}: {p['message']}" for p in problems])
@@ -172,8 +180,34 @@ class CustomerGroupForm(forms.ModelForm):
                 document[key] = value.strip() if isinstance(value, str) else value
         return document
 
+    def _clean_name_and_slug(self, cleaned: dict) -> None:
+        """A taken name is said on the name; a slug made from the name follows it and is always free.
+
+        Staff type a name and the slug is filled in from it, so a clash of that slug is a clash of
+        names (said on the name) or of two names with one slug ("VIPs" and "VIPs!": made free). A
+        rename makes a new slug when the old one was made from the old name; a slug typed by hand stays.
+        """
+        name = cleaned.get("name")
+        if not name or "slug" not in self.fields:
+            return
+        pk, saved = self.instance.pk, self.instance
+        slug = cleaned.get("slug") or ""
+        if services.name_taken(name, exclude=pk):
+            self.add_error("name", f"Another group is already named “{name.strip()}”; choose another name.")
+            cleaned["slug"] = services.free_slug(name, exclude=pk)  # one message, on the name
+            return
+        renamed = pk and "name" in self.changed_data and "slug" not in self.changed_data
+        taken = CustomerGroup.objects.filter(slug=slug).exclude(pk=pk).exists()
+        if (
+            not slug
+            or (renamed and services.slug_follows_name(saved.slug, saved.name))
+            or (taken and services.slug_follows_name(slug, name))
+        ):
+            cleaned["slug"] = services.free_slug(name, exclude=pk)
+
     def clean(self):
         cleaned = super().clean()
+        self._clean_name_and_slug(cleaned)
         kind = cleaned.get("kind") or self.instance.kind
         refresh_mode = cleaned.get("refresh_mode")
         schedule = self._schedule_document()

@@ -152,6 +152,7 @@ class Reason(models.TextChoices):
     EVENT = "event", "Customer data or event"
     SCHEDULE = "schedule", "Scheduled refresh"
     MANUAL_REFRESH = "manual_refresh", "Refresh by hand"
+    GROUP_CREATED = "group_created", "Group created"
     RULE_CHANGE = "rule_change", "Rule changed"
     ACTIVATION = "activation", "Group activated"
     DEACTIVATION = "deactivation", "Group deactivated"

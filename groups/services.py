@@ -111,21 +111,17 @@ def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | N
     """A group just created: its schedule task, and its members at once when it is dynamic and active."""
     schedules.sync_schedule(group)
     if group.is_dynamic and group.is_active:
-        return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+        return refresh(group, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     return None
 
 
 def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup:
     """A copy with the same rules, settings and tags (a manual group's members too), named "Copy of ..."."""
-    base = slugify(f"copy of {group.slug}")[:240]
-    taken = set(CustomerGroup.objects.filter(slug__startswith=base).values_list("slug", flat=True))
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
+    name = free_name(f"Copy of {group.name}")
     with transaction.atomic():
         copy = CustomerGroup.objects.create(
-            name=f"Copy of {group.name}"[:255],
-            slug=slug,
+            name=name,
+            slug=free_slug(name),
             description=group.description,
             kind=group.kind,
             rules=group.rules,
@@ -136,7 +132,7 @@ def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup
         )
         copy.tags.set(group.tags.all())
     if copy.is_dynamic and copy.is_active:
-        refresh(copy, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+        refresh(copy, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     elif not copy.is_dynamic:
         add_members(
             copy,
@@ -144,6 +140,35 @@ def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup
             initiated_by=initiated_by,
         )
     return copy
+
+
+def name_taken(name: str, *, exclude: int | None = None) -> bool:
+    """Whether another group already has this name (ignoring case): staff tell groups apart by name."""
+    return CustomerGroup.objects.filter(name__iexact=name.strip()).exclude(pk=exclude).exists()
+
+
+def free_name(name: str) -> str:
+    """`name`, or "name (2)", "name (3)"... if that is taken."""
+    base, candidate, n = name[:245], name[:255], 2
+    while name_taken(candidate):
+        candidate, n = f"{base} ({n})", n + 1
+    return candidate
+
+
+def free_slug(name: str, *, exclude: int | None = None) -> str:
+    """A slug made from `name` that no other group uses: "vips", else "vips-2", "vips-3"..."""
+    base = slugify(name)[:240] or "group"
+    taken = set(CustomerGroup.objects.filter(slug__startswith=base).exclude(pk=exclude).values_list("slug", flat=True))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def slug_follows_name(slug: str, name: str) -> bool:
+    """Whether `slug` was made from `name` by `free_slug` (so a rename may make a new one)."""
+    base = slugify(name)[:240] or "group"
+    return slug == base or (slug.startswith(base + "-") and slug[len(base) + 1 :].isdigit())
 
 
 def refresh_all(*, reason: str = Reason.MANUAL_REFRESH, initiated_by=None, groups=None) -> list[RefreshRun]:
@@ -193,7 +218,9 @@ def set_active(group: CustomerGroup, active: bool, *, initiated_by=None) -> Refr
     if not group.is_dynamic:
         return None
     reason = Reason.ACTIVATION if active else Reason.DEACTIVATION
-    return refresh(group, reason=reason, initiated_by=initiated_by)
+    run = refresh(group, reason=reason, initiated_by=initiated_by)
+    group.refresh_from_db()  # the caller reads the member count the refresh just wrote
+    return run
 
 
 def apply_due_activations(now: datetime | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from customers.fields import BOOLEAN, DATE, DATETIME, NUMBER, TEXT
 
 from .fields import JSON
@@ -34,3 +36,23 @@ CALENDAR_WINDOWS = (
     "today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year", "last_year",
 )  # fmt: skip
 DURATION_UNITS = ("days", "hours", "weeks")
+
+# What the rule builder shows for each operator; messages for staff use these words too.
+OPERATOR_LABELS = {
+    "is_empty": "is empty", "is_not_empty": "is not empty", "eq": "is", "neq": "is not", "in": "is one of",
+    "not_in": "is none of", "contains": "contains", "not_contains": "does not contain",
+    "starts_with": "starts with", "ends_with": "ends with", "gt": "is more than", "gte": "is at least",
+    "lt": "is less than", "lte": "is at most", "between": "is between", "is_true": "is true",
+    "is_false": "is false", "before": "is before", "after": "is after", "on": "is on",
+    "within_last": "is within the last", "more_than_ago": "is more than … ago", "within_next": "is within the next",
+    "anniversary_within_next": "has its anniversary within the next",
+}  # fmt: skip
+_QUOTED_OPERATOR = re.compile(r"'(" + "|".join(sorted(OPERATOR_LABELS, key=len, reverse=True)) + r")'")
+
+
+def in_staff_words(message: str) -> str:
+    """A validation message with each quoted operator name ('is_empty') as the builder labels it (“is empty”).
+
+    The API keeps the rule language's names, which its clients write; the back office shows labels.
+    """
+    return _QUOTED_OPERATOR.sub(lambda match: f"“{OPERATOR_LABELS[match.group(1)]}”", message)

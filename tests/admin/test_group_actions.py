@@ -223,3 +223,61 @@ def test_deactivating_in_the_form_goes_through_set_active(admin_client, dynamic_
     dynamic_group.refresh_from_db()
     assert not dynamic_group.is_active and dynamic_group.member_count == 0
     assert RefreshRun.objects.filter(group=dynamic_group, reason="deactivation").exists()
+
+
+@pytest.mark.parametrize("button, members", [("deactivate", 0), ("activate", 2)])
+def test_activate_and_deactivate_say_the_member_count_after_the_change(admin_client, dynamic_group, button, members):
+    if button == "activate":
+        admin_client.post(reverse("admin:groups_customergroup_deactivate", args=[dynamic_group.pk]))
+    response = admin_client.post(reverse(f"admin:groups_customergroup_{button}", args=[dynamic_group.pk]), follow=True)
+    html = response.content.decode()
+    assert f"{button}d; it now has {members} members" in html
+    assert f'<strong id="member-count">{members}</strong>' in html
+
+
+def test_the_first_fill_of_a_new_group_and_of_a_copy_is_recorded_as_group_created(admin_client, customers):
+    data = {"name": "Staff", "slug": "staff", "kind": "dynamic", "refresh_mode": "events", "time_zone": "",
+            "rules": json.dumps({"field": "role", "op": "eq", "value": "staff"}), "is_active": "on",
+            "schedule_frequency": ""}  # fmt: skip
+    admin_client.post(reverse("admin:groups_customergroup_add"), data)
+    group = CustomerGroup.objects.get(slug="staff")
+    admin_client.post(reverse("admin:groups_customergroup_duplicate", args=[group.pk]))
+    copy = CustomerGroup.objects.get(name="Copy of Staff")
+    for made in (group, copy):
+        assert set(made.changes.values_list("reason", flat=True)) == {"group_created"}
+        assert set(made.runs.values_list("reason", flat=True)) == {"group_created"}
+    html = admin_client.get(reverse("admin:groups_customergroup_change", args=[copy.pk]) + "?tab=history").content
+    assert "Group created" in html.decode()
+
+
+def test_a_taken_name_is_said_on_the_name_and_a_clashing_slug_made_free(admin_client, dynamic_group):
+    data = {"name": "customers", "slug": "customers", "kind": "dynamic", "refresh_mode": "events", "time_zone": "",
+            "rules": json.dumps({"all": []}), "is_active": "on", "schedule_frequency": ""}  # fmt: skip
+    response = admin_client.post(reverse("admin:groups_customergroup_add"), data)
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["name"] and "already named “customers”" in errors["name"][0]
+    # Another name whose slug is the same: saved, with a slug of its own.
+    response = admin_client.post(reverse("admin:groups_customergroup_add"), {**data, "name": "Customers!"})
+    assert response.status_code == 302
+    assert CustomerGroup.objects.get(name="Customers!").slug == "customers-2"
+
+
+def test_renaming_makes_a_new_free_slug_unless_the_slug_was_typed(admin_client, dynamic_group, manual_group):
+    url = reverse("admin:groups_customergroup_change", args=[dynamic_group.pk])
+
+    def rename(**changes) -> str:
+        saved = CustomerGroup.objects.get(pk=dynamic_group.pk)
+        assert admin_client.post(url, form_data(saved, **changes)).status_code == 302
+        return CustomerGroup.objects.get(pk=dynamic_group.pk).slug
+
+    assert rename(name="Regulars") == "regulars"
+    assert rename(name="Tasting panel!") == "tasting-panel-2"  # "tasting-panel" is the manual group's
+    assert rename(slug="kept-by-hand") == "kept-by-hand"
+    assert rename(name="Renamed") == "kept-by-hand"
+
+
+def test_preview_problems_name_operators_as_the_builder_labels_them(admin_client, customers):
+    response = preview(admin_client, {"field": "email", "op": "eq", "value": ""})
+    assert response.json()["errors"] == [
+        {"path": "/value", "message": "an empty text never matches; use “is empty” or “is not empty” instead"}
+    ]

@@ -92,3 +92,33 @@ def test_settings_tab_warns_when_a_scheduled_group_is_stale(admin_client, dynami
     assert 'id="stale-warning"' in html and "Every hour at :00" in html
     assert html.count("CET") + html.count("CEST") >= 5  # next runs and the last time, in the group's zone
     assert "has not happened yet" in html
+
+
+def test_a_manual_group_shows_no_refresh_settings_schedule_or_refresh_time(admin_client, manual_group):
+    html = admin_client.get(change_url(manual_group, "settings")).content.decode()
+    assert "never refreshed" not in html and "last refreshed" not in html
+    assert 'name="refresh_mode"' not in html and 'name="schedule_frequency"' not in html
+    assert "Schedule and health" not in html and "Processing history" not in html
+    listed = admin_client.get(reverse("admin:groups_customergroup_changelist")).content.decode()
+    for column in ("refresh", "last_refreshed", "next_run"):
+        assert f'<td class="field-{column}">—</td>' in listed
+
+
+def test_saving_a_manual_group_keeps_it_unscheduled(admin_client, manual_group):
+    url = reverse("admin:groups_customergroup_change", args=[manual_group.pk])
+    response = admin_client.post(
+        url, {"name": "Tasting panel", "slug": "tasting-panel", "description": "Monthly", "is_active": "on"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    manual_group.refresh_from_db()
+    assert manual_group.description == "Monthly" and manual_group.schedule == {} and manual_group.is_active
+
+
+def test_an_inactive_group_lists_no_next_runs(admin_client, dynamic_group):
+    CustomerGroup.objects.filter(pk=dynamic_group.pk).update(
+        refresh_mode="events_and_schedule", schedule={"frequency": "daily", "time": "06:00"}
+    )
+    assert "Next runs:" in admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+    CustomerGroup.objects.filter(pk=dynamic_group.pk).update(is_active=False)
+    html = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+    assert "Next runs:" not in html and "runs no refreshes until it is activated" in html

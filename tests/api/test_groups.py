@@ -44,7 +44,9 @@ def test_creating_a_dynamic_group_fills_it_before_the_call_returns(api, people):
     assert body["slug"] == "customers" and sorted(body["tags"]) == ["Retail", "Team"]
     assert body["member_count"] == 2 and body["last_run_status"] == "succeeded"
     assert members(body["id"]) == {people["ann"].pk, people["cy"].pk}
-    assert create_group(api)["slug"] == "customers-2"
+    assert create_group(api, name="Customers!")["slug"] == "customers-2"
+    taken = api.post("/api/groups/", {"name": "customers", "rules": CUSTOMERS_RULE}, format="json")
+    assert taken.status_code == 400 and taken.json() == {"name": ["another group is already named 'customers'"]}
 
 
 def test_invalid_rules_are_400_in_the_rule_language_shape(api):

@@ -1,4 +1,5 @@
-/* The group form: show only the schedule fields that the chosen frequency uses, and none in "events only" mode. */
+/* The group form: show only the schedule fields that the chosen frequency uses, none in "events only" mode,
+ * and no refresh settings for a manual group. */
 (function () {
   "use strict";
   const USES = { hourly: ["minute"], daily: ["time"], weekly: ["weekdays", "time"], monthly: ["day", "time"], cron: ["cron"] };
@@ -9,7 +10,10 @@
   }
 
   function update() {
+    // A manual group is never refreshed: its refresh settings mean nothing.
+    const kind = document.getElementById("id_kind");
     const mode = document.getElementById("id_refresh_mode");
+    if (kind && mode) mode.closest("fieldset").style.display = kind.value === "manual" ? "none" : "";
     const frequency = document.getElementById("id_schedule_frequency");
     if (!mode || !frequency) return;
     const scheduled = mode.value === "events_and_schedule";
@@ -24,7 +28,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    for (const id of ["id_refresh_mode", "id_schedule_frequency"]) {
+    for (const id of ["id_kind", "id_refresh_mode", "id_schedule_frequency"]) {
       const field = document.getElementById(id);
       if (field) field.addEventListener("change", update);
     }

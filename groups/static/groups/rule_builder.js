@@ -11,14 +11,6 @@
 
   const DATE_OPS = ["before", "after", "on"];
   const DURATION_OPS = ["within_last", "more_than_ago", "within_next", "anniversary_within_next"];
-  const OP_LABELS = {
-    is_empty: "is empty", is_not_empty: "is not empty", eq: "is", neq: "is not", in: "is one of",
-    not_in: "is none of", contains: "contains", not_contains: "does not contain", starts_with: "starts with",
-    ends_with: "ends with", gt: "is more than", gte: "is at least", lt: "is less than", lte: "is at most",
-    between: "is between", is_true: "is true", is_false: "is false", before: "is before", after: "is after",
-    on: "is on", within_last: "is within the last", more_than_ago: "is more than … ago",
-    within_next: "is within the next", anniversary_within_next: "has its anniversary within the next",
-  };
   const WINDOW_LABELS = {
     today: "today", yesterday: "yesterday", this_week: "this week", last_week: "last week",
     this_month: "this month", last_month: "last month", this_year: "this year", last_year: "last year",
@@ -92,6 +84,8 @@
       this.previewUrl = root.dataset.previewUrl;
       this.groupId = root.dataset.groupId ? Number(root.dataset.groupId) : null;
       this.timer = null;
+      // Conditions just added and not edited yet: their empty value is not a mistake to point at.
+      this.untouched = new WeakSet();
       this.doc = this.parse() || { all: [] };
       if (typeof this.doc === "object" && !Array.isArray(this.doc) && !Object.keys(this.doc).length) this.doc = { all: [] };
       this.textarea.addEventListener("input", () => {
@@ -151,7 +145,11 @@
       if (node && typeof node === "object" && !Array.isArray(node)) {
         if ("all" in node || "any" in node) return this.booleanNode(node, slot, path, entity);
         if ("not" in node) return this.notNode(node, slot, path, entity);
-        if ("field" in node) return this.row(this.fieldCondition(node, path, entity), slot, path, entity);
+        if ("field" in node) {
+          const row = this.row(this.fieldCondition(node, path, entity), slot, path, entity);
+          row.ruleNode = node;
+          return row;
+        }
         if ("event" in node && entity === "customer") return this.row(this.eventCondition(node, path), slot, path, entity);
         if ("account" in node && entity === "customer") return this.accountCondition(node, slot, path);
         if ("in_group" in node && entity === "customer") return this.row(this.inGroupCondition(node), slot, path, entity);
@@ -203,7 +201,7 @@
       box.append(list);
       const add = (label, make, cls) => el("button", { type: "button", class: "rb-add " + (cls || ""),
         onclick: () => { children.push(make()); node[kind] = children; this.changed(); } }, label);
-      const adds = [add("+ Field", () => ({ field: entity === "customer" ? "role" : "kind", op: "eq", value: "" }), "rb-add-field")];
+      const adds = [add("+ Field", () => this.fresh({ field: entity === "customer" ? "role" : "kind", op: "eq", value: "" }), "rb-add-field")];
       if (entity === "customer") {
         adds.push(add("+ Event", () => ({ event: this.cat.event_names[0] || "purchase", count: { op: "gte", value: 1 } }), "rb-add-event"));
         adds.push(add("+ Account", () => ({ account: { all: [{ field: "kind", op: "eq", value: "household" }] } }), "rb-add-account"));
@@ -212,6 +210,11 @@
       adds.push(add("+ Nested all/any", () => ({ any: [] }), "rb-add-group"));
       box.append(el("div", { class: "rb-adds" }, adds));
       return box;
+    }
+
+    fresh(node) {
+      this.untouched.add(node);
+      return node;
     }
 
     notNode(node, slot, path, entity) {
@@ -243,18 +246,20 @@
         }
         const newType = fields[value] || "json";
         node.field = value;
+        this.untouched.delete(node);
         if (!(this.cat.operators[newType] || []).includes(node.op)) node.op = this.cat.operators[newType][0];
         this.fixValue(node, newType, type);
         this.changed();
       }, { class: "rb-field", "aria-label": "field" });
-      const ops = (this.cat.operators[type] || []).map((op) => [op, OP_LABELS[op] || op]);
+      const ops = (this.cat.operators[type] || []).map((op) => [op, this.cat.operator_labels[op] || op]);
       const opBox = select(ops, node.op, (value) => {
         const before = shape(node.op, type);
         node.op = value;
+        this.untouched.delete(node);
         if (shape(value, type) !== before) this.fixValue(node, type, type, true);
         this.changed();
       }, { class: "rb-op", "aria-label": "operator" });
-      return [fieldBox, " ", opBox, " ", this.valueEditor(node, type, (v) => { node.value = v; })];
+      return [fieldBox, " ", opBox, " ", this.valueEditor(node, type, (v) => { node.value = v; this.untouched.delete(node); })];
     }
 
     fixValue(node, type, oldType, force) {
@@ -324,7 +329,7 @@
         parts.push(" of ", el("input", { value: agg.property || "", size: 8, "aria-label": "summed property",
           oninput: (e) => { agg.property = e.target.value.trim(); node.sum = agg; this.sync(); } }));
       }
-      parts.push(" ", select(this.cat.aggregate_ops.map((op) => [op, OP_LABELS[op] || op]), agg.op, (value) => {
+      parts.push(" ", select(this.cat.aggregate_ops.map((op) => [op, this.cat.operator_labels[op] || op]), agg.op, (value) => {
         agg.op = value;
         agg.value = value === "between" ? [0, 1] : 1;
         node[aggregate] = agg;
@@ -335,7 +340,7 @@
       const where = Array.isArray(node.where) ? node.where : [];
       const list = el("div", { class: "rb-where" });
       where.forEach((condition, index) => {
-        const ops = this.cat.operators.json.map((op) => [op, OP_LABELS[op] || op]);
+        const ops = this.cat.operators.json.map((op) => [op, this.cat.operator_labels[op] || op]);
         list.append(el("div", { class: "rb-line", "data-path": `${path}/where/${index}` }, "where ",
           el("input", { value: condition.property || "", size: 12, placeholder: "property", "aria-label": "property",
             oninput: (e) => { condition.property = e.target.value.trim(); this.sync(); } }), " ",
@@ -401,10 +406,12 @@
       this.root.querySelectorAll(".rb-has-error").forEach((n) => n.classList.remove("rb-has-error"));
     }
 
-    // Each error goes to the deepest row whose pointer starts the error's pointer.
+    // Each error goes to the deepest row whose pointer starts the error's pointer, unless that row
+    // was just added and not edited yet. Returns how many errors are shown.
     showErrors() {
       this.clearErrors();
       const rows = Array.from(this.root.querySelectorAll("[data-path]"));
+      let shown = 0;
       for (const error of this.errors) {
         const path = error.path || "";
         let best = null;
@@ -413,12 +420,14 @@
           if ((path === rowPath || path.startsWith(rowPath + "/") || rowPath === "") &&
               (!best || rowPath.length > best.dataset.path.length)) best = row;
         }
-        if (!best) continue;
+        if (!best || (best.ruleNode && this.untouched.has(best.ruleNode))) continue;
+        shown += 1;
         best.classList.add("rb-has-error");
         const message = el("div", { class: "rb-error errorlist", role: "alert" }, error.message);
         const line = best.querySelector(":scope > .rb-line") || best;
         line.after(message);
       }
+      return shown;
     }
 
     schedulePreview(delay) {
@@ -447,8 +456,12 @@
       const data = await response.json().catch(() => ({}));
       if (response.status === 400 && data.errors) {
         this.errors = data.errors;
-        this.showErrors();
-        const n = data.errors.length;
+        const n = this.showErrors();
+        if (!n) {
+          this.previewBox.textContent = "Fill in the new rule to see who matches.";
+          this.previewBox.className = "rb-preview";
+          return;
+        }
         this.previewBox.textContent = `${n} problem${n === 1 ? "" : "s"} to fix (marked below) before these rules can be saved.`;
         this.previewBox.className = "rb-preview rb-bad";
         return;
