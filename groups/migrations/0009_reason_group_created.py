@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0007_change_initiated_by'),
+        ('groups', '0008_run_sent_at'),
     ]
 
     operations = [
