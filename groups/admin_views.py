@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from config.timezones import is_time_zone_name
@@ -26,8 +26,10 @@ from . import exports, services
 from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup
+from .preview import ENTER, LEAVE
+from .preview import changes as preview_changes_of
 from .preview import preview as preview_rules
-from .rules import RulesInvalid, operators
+from .rules import Catalogue, RulesInvalid, describe_rules, operators, rule_dependencies
 
 
 def urls(model_admin) -> list:
@@ -47,6 +49,11 @@ def urls(model_admin) -> list:
         path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),
         path("<path:object_id>/duplicate/", view(duplicate, post_only=True), name="groups_customergroup_duplicate"),
         path("<path:object_id>/export/", view(export), name="groups_customergroup_export"),
+        path(
+            "<path:object_id>/preview/changes/",
+            view(preview_changes),
+            name="groups_customergroup_preview_changes",
+        ),
         path("<path:object_id>/members/edit/", view(edit_members), name="groups_customergroup_edit_members"),
     ]
 
@@ -143,23 +150,72 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
         return JsonResponse({"errors": [{"path": "", "message": 'send {"rules": ..., "group_id": ...}'}]}, status=400)
     group_id = body.get("group_id")
     group = CustomerGroup.objects.filter(pk=group_id).first() if isinstance(group_id, int) else None
-    # A time zone still being typed in the form must not break the preview: fall back to the group's.
-    time_zone = body.get("time_zone") or None
-    if time_zone is not None and not is_time_zone_name(time_zone):
-        time_zone = None
+    time_zone = _time_zone(body.get("time_zone"))
+    rules = body.get("rules")
     try:
-        result = preview_rules(body.get("rules"), group=group, time_zone=time_zone)
+        result = preview_rules(rules, group=group, time_zone=time_zone)
     except RulesInvalid as exc:
         errors = [{**error, "message": operators.in_staff_words(error["message"])} for error in exc.errors]
         return JsonResponse({"errors": errors}, status=400)
-    return JsonResponse(
-        {
-            "count": result.count,
-            "would_enter": result.would_enter if group else None,
-            "would_leave": result.would_leave if group else None,
-            "sample": result.sample,
+    answer = {"count": result.count, "sample": result.sample, "would_enter": None, "would_leave": None}
+    if group is not None:
+        # The full lists take the same rules in their address, so they open in a tab of their own.
+        lists = reverse("admin:groups_customergroup_preview_changes", args=[group.pk])
+        tried = {"rules": json.dumps(rules, separators=(",", ":")), "time_zone": time_zone or ""}
+        answer |= {
+            "would_enter": result.would_enter,
+            "would_leave": result.would_leave,
+            "entering": result.entering,
+            "leaving": result.leaving,
+            "entering_url": f"{lists}?{urlencode({'side': ENTER, **tried})}",
+            "leaving_url": f"{lists}?{urlencode({'side': LEAVE, **tried})}",
         }
-    )
+    return JsonResponse(answer)
+
+
+def _time_zone(name) -> str | None:
+    # A time zone still being typed in the form must not break the preview: fall back to the group's.
+    return name if name and is_time_zone_name(name) else None
+
+
+PREVIEW_PAGE = 100
+
+
+def preview_changes(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """Everyone who would enter or leave the group with the rules being tried (the preview's samples link here)."""
+    group = _group(model_admin, request, object_id, change=False)
+    side = LEAVE if request.GET.get("side") == LEAVE else ENTER
+    try:
+        rules = json.loads(request.GET.get("rules") or "null")
+        after = max(0, int(request.GET.get("after") or 0))
+    except ValueError:
+        rules, after = None, 0
+    time_zone = _time_zone(request.GET.get("time_zone"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": group,
+        "side": side,
+        "title": f"Who would {side} “{group}”",
+        "can_view_customers": request.user.has_perm("customers.view_customer"),
+    }
+    try:
+        customers = preview_changes_of(rules, group, side, after=after, limit=PREVIEW_PAGE + 1, time_zone=time_zone)
+        context["rule_sentence"] = describe_rules(rules, catalogue=Catalogue.load(), group_names=_names(rules))
+    except RulesInvalid as exc:
+        context["problems"] = [operators.in_staff_words(e["message"]) for e in exc.errors]
+        return TemplateResponse(request, "admin/groups/customergroup/preview_changes.html", context, status=400)
+    context["customers"] = customers[:PREVIEW_PAGE]
+    if len(customers) > PREVIEW_PAGE:
+        query = request.GET.copy()
+        query["after"] = customers[PREVIEW_PAGE - 1]["id"]
+        context["next_url"] = "?" + query.urlencode()
+    context["first_page"] = after == 0
+    return TemplateResponse(request, "admin/groups/customergroup/preview_changes.html", context)
+
+
+def _names(rules) -> dict[int, str]:
+    return dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(rules)).values_list("pk", "name"))
 
 
 def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:

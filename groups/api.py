@@ -29,6 +29,8 @@ from customers.models import Customer
 
 from . import exports, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, Tag
+from .preview import ENTER, LEAVE
+from .preview import changes as preview_changes
 from .preview import preview as preview_rules
 from .rules import (
     Catalogue,
@@ -246,25 +248,43 @@ class PreviewRequestSerializer(serializers.Serializer):
     rules = serializers.JSONField(help_text="The rules document to try.")
 
 
+class PreviewChangesRequestSerializer(serializers.Serializer):
+    rules = serializers.JSONField(help_text="The rules document to try.")
+    after = serializers.IntegerField(
+        min_value=0,
+        max_value=2**63 - 1,
+        default=0,
+        help_text="Customers with a greater id: the previous page's next_after.",
+    )
+
+
+PREVIEW_CUSTOMER = inline_serializer(
+    "GroupPreviewCustomer",
+    {
+        "id": serializers.IntegerField(),
+        "external_id": serializers.CharField(allow_null=True),
+        "email": serializers.CharField(),
+        "first_name": serializers.CharField(),
+        "last_name": serializers.CharField(),
+    },
+    many=True,
+)
 PREVIEW_RESPONSE = inline_serializer(
     "GroupPreview",
     {
         "count": serializers.IntegerField(),
         "would_enter": serializers.IntegerField(),
         "would_leave": serializers.IntegerField(),
-        "sample": inline_serializer(
-            "GroupPreviewCustomer",
-            {
-                "id": serializers.IntegerField(),
-                "external_id": serializers.CharField(allow_null=True),
-                "email": serializers.CharField(),
-                "first_name": serializers.CharField(),
-                "last_name": serializers.CharField(),
-            },
-            many=True,
-        ),
+        "sample": PREVIEW_CUSTOMER,
+        "entering": PREVIEW_CUSTOMER,
+        "leaving": PREVIEW_CUSTOMER,
     },
 )
+PREVIEW_CHANGES_RESPONSE = inline_serializer(
+    "GroupPreviewChanges",
+    {"results": PREVIEW_CUSTOMER, "next_after": serializers.IntegerField(allow_null=True)},
+)
+PREVIEW_CHANGES_PAGE = 100
 QUERY_RESPONSE = inline_serializer(
     "GroupQuery", {"sentence": serializers.CharField(), "sql": serializers.CharField(allow_null=True)}
 )
@@ -351,6 +371,8 @@ class GroupViewSet(viewsets.ModelViewSet):
         "refresh": GROUP_CHANGE,
         "query": GROUP_VIEW,
         "preview": GROUP_VIEW,
+        "preview_entering": GROUP_VIEW,
+        "preview_leaving": GROUP_VIEW,
         "explain": [*GROUP_VIEW, "customers.view_customer"],
         "members_at": [*GROUP_VIEW, "customers.view_customer"],
     }
@@ -398,8 +420,47 @@ class GroupViewSet(viewsets.ModelViewSet):
                 "would_enter": result.would_enter,
                 "would_leave": result.would_leave,
                 "sample": result.sample,
+                "entering": result.entering,
+                "leaving": result.leaving,
             }
         )
+
+    @extend_schema(
+        request=PreviewChangesRequestSerializer,
+        responses={200: PREVIEW_CHANGES_RESPONSE, 400: RULES_ERRORS},
+        summary="Everyone these rules would add to the group, by customer id, 100 at a time",
+    )
+    @action(
+        detail=True, methods=["post"], url_path="preview/entering", serializer_class=PreviewChangesRequestSerializer
+    )
+    def preview_entering(self, request, pk=None):
+        return self._preview_changes(request, ENTER)
+
+    @extend_schema(
+        request=PreviewChangesRequestSerializer,
+        responses={200: PREVIEW_CHANGES_RESPONSE, 400: RULES_ERRORS},
+        summary="Every member these rules would remove from the group, by customer id, 100 at a time",
+    )
+    @action(detail=True, methods=["post"], url_path="preview/leaving", serializer_class=PreviewChangesRequestSerializer)
+    def preview_leaving(self, request, pk=None):
+        return self._preview_changes(request, LEAVE)
+
+    def _preview_changes(self, request, side: str) -> Response:
+        group = self.get_object()
+        serializer = PreviewChangesRequestSerializer(data=request.data)
+        if not serializer.is_valid():  # "rules" in the shape every other 400 of the preview has
+            errors = dict(serializer.errors)
+            if "rules" in errors:
+                errors["rules"] = [{"path": "", "message": 'send the rules to try as {"rules": {...}}'}]
+            raise ValidationError(errors)
+        data = serializer.validated_data
+        try:
+            found = preview_changes(data["rules"], group, side, after=data["after"], limit=PREVIEW_CHANGES_PAGE + 1)
+        except RulesInvalid as exc:
+            raise ValidationError({"rules": exc.errors}) from exc
+        results = found[:PREVIEW_CHANGES_PAGE]
+        more = len(found) > PREVIEW_CHANGES_PAGE
+        return Response({"results": results, "next_after": results[-1]["id"] if more else None})
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},

@@ -307,3 +307,26 @@ def test_query_and_explain_of_rules_that_went_stale_say_what_is_wrong(api):
     assert query.status_code == 400 and query.json()["rules"][0]["path"] == "/in_group"
     ann = Customer.objects.create(email="ann@example.com")
     assert api.get(f"/api/groups/{body['id']}/explain/{ann.pk}/").status_code == 400
+
+
+def test_preview_names_who_would_enter_and_leave_and_lists_them_all_page_by_page(api, people):
+    body = create_group(api)  # ann and cy (role "Customer" matches, ignoring case)
+    more = Customer.objects.bulk_create([Customer(email=f"s{i}@example.com", role="staff") for i in range(120)])
+    staff = {"rules": STAFF_RULE}
+    result = api.post(f"/api/groups/{body['id']}/preview/", staff, format="json").json()
+    assert (result["would_enter"], result["would_leave"]) == (121, 2)
+    assert [c["id"] for c in result["entering"]] == sorted([people["bob"].pk, *(c.pk for c in more)])[:20]
+    assert {c["email"] for c in result["leaving"]} == {"ann@example.com", people["cy"].email}
+
+    url = f"/api/groups/{body['id']}/preview/entering/"
+    first = api.post(url, staff, format="json").json()
+    assert len(first["results"]) == 100 and first["next_after"] == first["results"][-1]["id"]
+    rest = api.post(url, {**staff, "after": first["next_after"]}, format="json").json()
+    assert len(rest["results"]) == 21 and rest["next_after"] is None
+    entering = {c["id"] for c in first["results"] + rest["results"]}
+    assert entering == {people["bob"].pk, *(c.pk for c in more)}
+    leaving = api.post(f"/api/groups/{body['id']}/preview/leaving/", staff, format="json").json()
+    assert {c["id"] for c in leaving["results"]} == {people["ann"].pk, people["cy"].pk}
+    bad = api.post(url, {"rules": {"field": "nope", "op": "eq", "value": 1}}, format="json")
+    assert bad.status_code == 400 and bad.json()["rules"][0]["path"] == "/field"
+    assert api.post(url, {}, format="json").json()["rules"][0]["path"] == ""

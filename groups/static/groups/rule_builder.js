@@ -473,15 +473,27 @@
       }
       const parts = [el("strong", { class: "rb-count" }, String(data.count)),
         ` customer${data.count === 1 ? "" : "s"} match these rules now.`];
+      const who = (c) => [c.first_name, c.last_name].filter(Boolean).join(" ") || c.email || c.external_id || `#${c.id}`;
+      const lists = [];
       if (data.would_enter !== null && data.would_enter !== undefined) {
         parts.push(" On saving, ", el("strong", { class: "rb-enter" }, String(data.would_enter)), " would enter and ",
           el("strong", { class: "rb-leave" }, String(data.would_leave)), " would leave the group.");
+        // Who, by name: the first of each side, and the full list in a tab of its own.
+        for (const [side, label, total, people, url] of [
+          ["entering", "Would enter", data.would_enter, data.entering, data.entering_url],
+          ["leaving", "Would leave", data.would_leave, data.leaving, data.leaving_url]]) {
+          if (!total) continue;
+          lists.push(el("div", { class: "rb-changes rb-" + side },
+            el("strong", {}, label + ": "), people.map(who).join(", "), total > people.length ? ", …" : "",
+            " ", el("a", { href: url, target: "_blank", rel: "noopener", class: "rb-all-" + side },
+              `see all ${total}`)));
+        }
       }
-      const sample = (data.sample || []).slice(0, 5)
-        .map((c) => [c.first_name, c.last_name].filter(Boolean).join(" ") || c.email || c.external_id || `#${c.id}`);
+      const sample = (data.sample || []).slice(0, 5).map(who);
       if (sample.length) {
         parts.push(el("span", { class: "rb-sample" }, ` For example: ${sample.join(", ")}${data.count > sample.length ? "…" : "."}`));
       }
+      parts.push(...lists);
       this.previewBox.replaceChildren(...parts);
       this.previewBox.className = "rb-preview rb-ok";
     }

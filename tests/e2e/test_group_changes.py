@@ -1,0 +1,52 @@
+"""Staff try new rules and see who would enter and leave by name, then look back at every rule version."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from customers.models import Customer
+from groups import services
+from groups.models import CustomerGroup
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def regulars(db):
+    for first, role in (("Ann", "customer"), ("Bob", "staff"), ("Cat", "customer"), ("Dan", "customer")):
+        Customer.objects.create(email=f"{first.lower()}@example.com", first_name=first, role=role)
+    group = CustomerGroup.objects.create(
+        name="Regulars", slug="regulars", rules={"any": [{"field": "role", "op": "eq", "value": "customer"}]}
+    )
+    services.fill_new_group(group)
+    return group
+
+
+def test_the_preview_names_who_would_enter_and_leave(page, regulars):
+    page.goto(f"{page.base}/admin/groups/customergroup/{regulars.pk}/change/?tab=settings")
+    builder = page.locator(".rule-builder")
+    expect(builder.locator(".rb-count")).to_have_text("3")
+
+    # A new row is not a mistake before it is filled in.
+    builder.locator(".rb-add-field").first.click()
+    expect(builder.locator(".rb-preview")).to_have_text("Fill in the new rule to see who matches.")
+    expect(builder.locator(".rb-has-error")).to_have_count(0)
+
+    builder.locator("[data-path='/any/1'] input[aria-label=value]").fill("staff")
+    expect(builder.locator(".rb-entering")).to_contain_text("Would enter: Bob")
+    expect(builder.locator(".rb-leaving")).to_have_count(0)
+
+    builder.locator("[data-path='/any/0'] input[aria-label=value]").fill("vip")
+    expect(builder.locator(".rb-leaving")).to_contain_text("Would leave: Ann, Cat, Dan")
+    with page.context.expect_page() as opened:
+        builder.locator(".rb-all-leaving").click()
+    full_list = opened.value
+    expect(full_list.locator("h1")).to_have_text("Who would leave “Regulars”")
+    expect(full_list.locator("#preview-changes tbody tr")).to_have_count(3)
+    expect(full_list.locator("#preview-changes")).to_contain_text("dan@example.com")
+    full_list.close()
+
+    # A touched row that is emptied again is marked, in the words of the builder.
+    builder.locator("[data-path='/any/1'] input[aria-label=value]").fill("")
+    expect(builder.locator("[data-path='/any/1'] .rb-error")).to_contain_text("use “is empty”")
