@@ -7,6 +7,7 @@ so a few thousand customers and their tens of thousands of events load in a few 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,11 @@ from django.db.models import Model
 from psycopg.types.json import Jsonb
 
 from .models import Account, AccountMembership, AttributeDefinition, Customer, Event
+
+# Told how many more units of work are done (a tqdm bar's `update`, in seed_demo).
+Progress = Callable[[int], object] | None
+# Rows written between two reports of progress while copying.
+PROGRESS_ROWS = 1000
 
 FIRST_NAMES = [
     "Ada", "Amir", "Ana", "Aoife", "Ben", "Bruno", "Chen", "Chloe", "Daniel", "Elena", "Emma", "Farah",
@@ -90,13 +96,18 @@ class DemoData:
     account_memberships: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
 
-    def generate(self, customer_ids: list[int], account_ids: list[int]) -> DemoData:
-        """Fill the rows; ids are allocated by the database beforehand so rows can refer to each other."""
+    def generate(self, customer_ids: list[int], account_ids: list[int], progress: Progress = None) -> DemoData:
+        """Fill the rows; ids are allocated by the database beforehand so rows can refer to each other.
+
+        `progress(n)` is told of each customer whose visits and purchases are generated.
+        """
         rng = random.Random(self.seed)
         profiles = [self._customer(rng, index, customer_id) for index, customer_id in enumerate(customer_ids)]
         households = self._accounts(rng, account_ids)
         for customer, profile in zip(self.customers, profiles, strict=True):
             self._events(rng, customer, profile, households.get(customer["id"]))
+            if progress is not None:
+                progress(1)
         return self
 
     # Customers -------------------------------------------------------------------------------
@@ -288,8 +299,11 @@ def allocate_ids(model: type[Model], count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def copy_rows(model: type[Model], rows: list[dict]) -> int:
-    """Write rows (dicts of field names) with COPY: one round trip, no per-row statements."""
+def copy_rows(model: type[Model], rows: list[dict], progress: Progress = None) -> int:
+    """Write rows (dicts of field names) with COPY: one round trip, no per-row statements.
+
+    `progress(n)` is told of every PROGRESS_ROWS rows written, and of the rest at the end.
+    """
     if not rows:
         return 0
     names = list(rows[0])
@@ -297,24 +311,36 @@ def copy_rows(model: type[Model], rows: list[dict]) -> int:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
+            for index, row in enumerate(rows, 1):
                 copy.write_row([row[name] for name in names])
+                if progress is not None and index % PROGRESS_ROWS == 0:
+                    progress(PROGRESS_ROWS)
+    if progress is not None:
+        progress(len(rows) % PROGRESS_ROWS)
     return len(rows)
 
 
-def load(size: int, seed: int, now: datetime) -> dict[str, int]:
-    """Generate and insert the demo data; call inside a transaction. Returns counts per kind of row."""
+def load(
+    size: int, seed: int, now: datetime, *, generating: Progress = None, writing: Callable[[int], Progress] | None = None
+) -> dict[str, int]:
+    """Generate and insert the demo data; call inside a transaction. Returns counts per kind of row.
+
+    `generating(n)` is told of each customer generated; `writing(total)` is called once the rows are
+    generated, with how many there are to write, and returns what is told of each batch written.
+    """
     AttributeDefinition.objects.bulk_create(attribute_definitions(), ignore_conflicts=True)
     # Every account has at least one member, so half the customers plus two is always enough
     # account ids; the unused ones only leave a gap in the sequence.
     data = DemoData(size=size, seed=seed, now=now)
-    data.generate(allocate_ids(Customer, size), allocate_ids(Account, size // 2 + 2))
-    counts = {
-        "customers": copy_rows(Customer, data.customers),
-        "accounts": copy_rows(Account, data.accounts),
-        "account memberships": copy_rows(AccountMembership, data.account_memberships),
-        "events": copy_rows(Event, data.events),
-    }
+    data.generate(allocate_ids(Customer, size), allocate_ids(Account, size // 2 + 2), generating)
+    tables = [
+        ("customers", Customer, data.customers),
+        ("accounts", Account, data.accounts),
+        ("account memberships", AccountMembership, data.account_memberships),
+        ("events", Event, data.events),
+    ]
+    written = writing(sum(len(rows) for _, _, rows in tables)) if writing is not None else None
+    counts = {name: copy_rows(model, rows, written) for name, model, rows in tables}
     with connection.cursor() as cursor:
         # Fresh statistics, so the first group refresh gets good query plans on the new rows.
         for model in (Customer, Account, AccountMembership, Event):

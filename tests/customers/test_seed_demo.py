@@ -120,3 +120,19 @@ def test_seed_demo_refuses_to_add_to_existing_customers_without_if_empty():
     seed(customers=10)
     with pytest.raises(CommandError, match="already has 10 customers"):
         seed(customers=10)
+
+
+def test_seed_demo_shows_progress_bars_that_reach_every_customer_and_row():
+    err = StringIO()
+    call_command("seed_demo", customers=50, seed=3, stdout=StringIO(), stderr=err)
+    bars = err.getvalue()
+    rows = Customer.objects.count() + Account.objects.count() + AccountMembership.objects.count()
+    rows += Event.objects.count()
+    assert "Generating customers: 100%" in bars and "50/50" in bars
+    assert "Writing rows: 100%" in bars and f"{rows}/{rows}" in bars
+
+
+def test_seed_demo_at_verbosity_zero_draws_no_bar():
+    err = StringIO()
+    call_command("seed_demo", customers=20, seed=3, stdout=StringIO(), stderr=err, verbosity=0)
+    assert err.getvalue() == ""
