@@ -13,10 +13,6 @@ urlpatterns = [
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),
 ]
 
-admin.site.site_header = "Customer groups"
-admin.site.site_title = "Customer groups"
-admin.site.index_title = "Back office"
-
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"
 handler404 = "config.errors.page_not_found"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
 
 from .models import Account, AccountMembership, AttributeDefinition, Customer, Event
 
@@ -46,6 +47,22 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [CustomerAccountInline]
+
+    def index_links(self, request) -> list[tuple[str, str]]:
+        """The import on the back office's home page, beside the customers (config.admin_site)."""
+        from .admin_import import may_import
+
+        return (
+            [("Import customers from CSV", reverse("admin:customers_customer_import"))]
+            if may_import(self, request)
+            else []
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        from .admin_import import may_import
+
+        context = {"can_import": may_import(self, request), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The latest events as a read-only table: an inline of every event would not load for a regular.

@@ -23,6 +23,7 @@ from .models import AttributeDefinition, CustomerImport
 # Uploads past this are refused with a message rather than read into memory.
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 TEMPLATE = "admin/customers/customer/import.html"
+NEEDED = "Importing customers needs the permissions “Can add customer” and “Can change customer”."
 
 
 def urls(model_admin) -> list:
@@ -39,9 +40,14 @@ def urls(model_admin) -> list:
     ]
 
 
+def may_import(model_admin, request: HttpRequest) -> bool:
+    """An import creates and changes customers."""
+    return model_admin.has_add_permission(request) and model_admin.has_change_permission(request)
+
+
 def _check_permission(model_admin, request: HttpRequest) -> None:
-    if not (model_admin.has_add_permission(request) and model_admin.has_change_permission(request)):
-        raise PermissionDenied
+    if not may_import(model_admin, request):
+        raise PermissionDenied(NEEDED)
 
 
 def _context(model_admin, request: HttpRequest, **extra) -> dict:

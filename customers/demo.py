@@ -321,7 +321,12 @@ def copy_rows(model: type[Model], rows: list[dict], progress: Progress = None) -
 
 
 def load(
-    size: int, seed: int, now: datetime, *, generating: Progress = None, writing: Callable[[int], Progress] | None = None
+    size: int,
+    seed: int,
+    now: datetime,
+    *,
+    generating: Progress = None,
+    writing: Callable[[int], Progress] | None = None,
 ) -> dict[str, int]:
     """Generate and insert the demo data; call inside a transaction. Returns counts per kind of row.
 

@@ -48,6 +48,9 @@ class Customer(models.Model):
             GinIndex(fields=["attributes"], name="customer_attributes_gin", opclasses=["jsonb_path_ops"]),
         ]
         constraints = [json_object_constraint("customer_attributes_is_object")]
+        # Viewing a customer is not downloading them all: a CSV of the customer list or of a group's
+        # members holds emails and phone numbers, so it takes a permission of its own.
+        permissions = [("export_customer", "Can export customers and group members as CSV")]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()

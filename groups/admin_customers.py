@@ -1,4 +1,5 @@
-"""The group parts of the customer pages: filter by group, add/remove to manual groups, and "why" per group.
+"""The group parts of the customer pages: filter by group (in it or not), add/remove to manual groups, the
+list's CSV export, and "why" (or why not) per group.
 
 `customers` must not import `groups`, so this module extends the customer admin from the groups side
 and registers the extended class in place of the plain one.
@@ -8,21 +9,31 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from customers.admin import CustomerAdmin
 from customers.models import Customer
 
-from . import services
+from . import exports, membership_filters, services
 from .forms import ChooseGroupForm
 from .models import CustomerGroup, Membership
 from .rules import Catalogue, explain_rules
+
+EXPORT_PERMISSION = "customers.export_customer"
+EXPORT_NEEDED = "Exporting customers needs the permission “Can export customers and group members as CSV”."
+# The export's own parameters; everything else in the address is the list's filters and search.
+EXPORT_PARAMETERS = ("columns", "bom")
 
 
 class InGroupFilter(admin.SimpleListFilter):
     title = "group membership"
     parameter_name = "in_group"
+    condition = staticmethod(membership_filters.in_group)
 
     def lookups(self, request, model_admin):
         return list(CustomerGroup.objects.order_by("name").values_list("pk", "name"))
@@ -30,16 +41,52 @@ class InGroupFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value and value.isdigit():
-            # EXISTS rather than a join: one row per customer, served by the membership's unique index.
-            return queryset.filter(pk__in=Membership.objects.filter(group_id=int(value)).values("customer_id"))
+            return queryset.filter(self.condition(int(value)))
         return queryset
+
+
+class NotInGroupFilter(InGroupFilter):
+    title = "not in group"
+    parameter_name = "not_in_group"
+    condition = staticmethod(membership_filters.not_in_group)
+
+
+def may_export(request) -> bool:
+    return request.user.has_perm("customers.view_customer") and request.user.has_perm(EXPORT_PERMISSION)
 
 
 class GroupAwareCustomerAdmin(CustomerAdmin):
     actions = ["add_to_group", "remove_from_group"]
 
     def get_list_filter(self, request):
-        return [InGroupFilter, *super().get_list_filter(request)]
+        return [InGroupFilter, NotInGroupFilter, *super().get_list_filter(request)]
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export/", export, name="customers_customer_export"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        context = {**(extra_context or {})}
+        if may_export(request):
+            query = request.GET.urlencode()
+            context["export_url"] = reverse("admin:customers_customer_export") + (f"?{query}" if query else "")
+        return super().changelist_view(request, context)
+
+    def export_view(self, request):
+        """The customers the list shows (its filters and search) as the API's CSV export writes them."""
+        if not may_export(request):
+            raise PermissionDenied(EXPORT_NEEDED)
+        params = request.GET.copy()
+        chosen = {name: params.pop(name, [None])[-1] for name in EXPORT_PARAMETERS}
+        request.GET = params  # the change list reads its filters from here, and refuses names it does not know
+        try:
+            customers = self.get_changelist_instance(request).queryset
+        except IncorrectLookupParameters as exc:
+            return HttpResponse(f"These filters cannot be applied: {exc}", status=400, content_type="text/plain")
+        try:
+            return exports.export_response(customers, chosen["columns"], chosen["bom"] == "1", filename="customers.csv")
+        except exports.ColumnsInvalid as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
 
     @admin.action(description="Add selected customers to a manual group", permissions=["change"])
     def add_to_group(self, request, queryset):

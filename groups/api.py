@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,7 +27,7 @@ from config.pagination import GrowingListPagination, TotalOrderingFilter
 from customers.api import CustomerFilter, CustomerViewSet, MomentFilter, StoredJSONField
 from customers.models import Customer
 
-from . import exports, schedules, services
+from . import exports, membership_filters, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, Tag
 from .preview import ENTER, LEAVE
 from .preview import changes as preview_changes
@@ -339,14 +339,10 @@ class CustomerFilterWithGroups(CustomerFilter):
     not_in_group = IdFilter(method="filter_not_in_group", help_text="Only customers not in this group.")
 
     def filter_group(self, queryset, name, value):
-        return queryset.filter(Exists(_memberships(value)))
+        return queryset.filter(membership_filters.in_group(value))
 
     def filter_not_in_group(self, queryset, name, value):
-        return queryset.filter(~Exists(_memberships(value)))
-
-
-def _memberships(group_id):
-    return Membership.objects.filter(group_id=group_id, customer_id=OuterRef("pk"))
+        return queryset.filter(membership_filters.not_in_group(value))
 
 
 # --- views -------------------------------------------------------------------------------------------
@@ -612,7 +608,7 @@ class GroupRunsViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericV
 
 EXPORT_PARAMETERS = [
     OpenApiParameter("columns", str, description="Comma-separated: built-in fields and attributes.<key> (a "
-                     "group's export also has added_at). Default: id,external_id,email,first_name,last_name."),
+                     "group's export also has added_at). Default: " + ",".join(exports.DEFAULT_COLUMNS) + "."),
     OpenApiParameter("bom", bool, description="Start with a UTF-8 byte order mark (for spreadsheets)."),
 ]  # fmt: skip
 
@@ -649,7 +645,7 @@ class CustomerExportView(GenericAPIView):
                 "columns",
                 str,
                 description="Comma-separated: built-in fields and attributes.<key>. "
-                "Default: id,external_id,email,first_name,last_name.",
+                "Default: " + ",".join(exports.DEFAULT_COLUMNS) + ".",
             ),
             OpenApiParameter("bom", bool, description="Start with a UTF-8 byte order mark (for spreadsheets)."),
         ],

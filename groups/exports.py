@@ -2,8 +2,9 @@
 
 The rows never pass through the ORM: PostgreSQL writes the CSV itself (`COPY (SELECT ...) TO STDOUT`)
 and we pass its output on in chunks, so a million members cost the same memory as ten. Cells that a
-spreadsheet would run as a formula (starting with = + - @ tab or carriage return) are prefixed with
-a single quote in the same SQL. The admin and the API both call `export_response`.
+spreadsheet would run as a formula are prefixed with a single quote in the same SQL, by the rule of
+`customers.spreadsheet` (which the import reads them back with). The admin's pages (a group's
+members, the customer list) and the API all call `export_response`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
-from customers import fields
+from customers import fields, spreadsheet
 
 from .models import CustomerGroup
 
@@ -29,14 +30,20 @@ DATETIME_FIELDS = tuple(fields.CUSTOMER_TIMESTAMPS)
 CUSTOMER_COLUMNS = ("id", *fields.CUSTOMER_FIELDS, *DATETIME_FIELDS)
 # Only a group's export knows when each member joined.
 GROUP_COLUMNS = (*CUSTOMER_COLUMNS, "added_at")
-DEFAULT_COLUMNS = ("id", "external_id", "email", "first_name", "last_name")
+DEFAULT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "email_consent", "sms_consent")
 ATTRIBUTE_RE = re.compile(r"^attributes\.([A-Za-z0-9_-]{1,100})$")
 CHUNK_BYTES = 256 * 1024
-# Cells starting with one of these are formulas to a spreadsheet: = + - @ tab carriage return;
-# spreadsheets skip leading spaces and line breaks, so those count before = + - @ as well.
-FORMULA_STARTS_SQL = "'=', '+', '-', '@'"
-CONTROL_STARTS_SQL = "chr(9), chr(13)"
-LEADING_SPACE_SQL = "' ' || chr(9) || chr(10) || chr(13)"
+
+
+def _sql_text(text: str) -> str:
+    """A literal for characters of customers.spreadsheet's rule (COPY cannot take parameters)."""
+    return " || ".join(f"chr({ord(character)})" for character in text)
+
+
+FORMULA_STARTS_SQL = ", ".join(_sql_text(start) for start in spreadsheet.FORMULA_STARTS)
+CONTROL_STARTS_SQL = ", ".join(_sql_text(start) for start in spreadsheet.CONTROL_STARTS)
+LEADING_SPACE_SQL = _sql_text(spreadsheet.LEADING_SPACE)
+QUOTE_SQL = _sql_text(spreadsheet.QUOTE)
 
 
 class ColumnsInvalid(ValueError):

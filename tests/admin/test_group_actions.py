@@ -73,7 +73,7 @@ def test_duplicate_copies_rules_tags_and_fills_the_copy(admin_client, dynamic_gr
 def test_export_action_streams_the_members(admin_client, dynamic_group):
     response = act(admin_client, "export_groups", [dynamic_group])
     body = b"".join(response.streaming_content).decode()
-    assert body.splitlines()[0] == "id,external_id,email,first_name,last_name"
+    assert body.splitlines()[0] == "id,external_id,email,phone,first_name,last_name,email_consent,sms_consent"
     assert "ann@example.com" in body and "bob@example.com" not in body
 
 

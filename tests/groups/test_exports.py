@@ -79,11 +79,14 @@ def test_chosen_columns_in_their_order_with_builtins_attributes_and_added_at():
 
 def test_default_columns_and_a_customer_queryset():
     Customer.objects.create(email="b@example.com", role="staff")
-    ann = Customer.objects.create(email="a@example.com", first_name="Ann", role="customer")
+    ann = Customer.objects.create(
+        email="a@example.com", first_name="Ann", role="customer", phone="+44 20", sms_consent=True
+    )
     response = export_response(Customer.objects.filter(role="customer"))
     assert rows(response) == [
-        ["id", "external_id", "email", "first_name", "last_name"],
-        [str(ann.pk), "", "a@example.com", "Ann", ""],
+        ["id", "external_id", "email", "phone", "first_name", "last_name", "email_consent", "sms_consent"],
+        # A phone number starting with + is a formula to a spreadsheet: it is quoted like any other.
+        [str(ann.pk), "", "a@example.com", "'+44 20", "Ann", "", "false", "true"],
     ]
     assert response["Content-Disposition"] == 'attachment; filename="customers.csv"'
 
@@ -104,7 +107,9 @@ def test_unknown_columns_are_refused_by_name():
         parse_columns(["added_at"], for_group=False)
     with pytest.raises(ColumnsInvalid):
         parse_columns("attributes.bad key", for_group=True)
-    assert parse_columns(None, for_group=True) == ["id", "external_id", "email", "first_name", "last_name"]
+    assert parse_columns(None, for_group=True) == [
+        "id", "external_id", "email", "phone", "first_name", "last_name", "email_consent", "sms_consent"
+    ]  # fmt: skip
 
 
 @pytest.mark.slow
