@@ -7,7 +7,10 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.template.response import TemplateResponse
 from django.views import defaults
+
+from . import refusals
 
 
 def _is_api(request) -> bool:
@@ -24,9 +27,17 @@ def bad_request(request, exception):
 
 
 def permission_denied(request, exception):
-    if not _is_api(request):
-        return defaults.permission_denied(request, exception)
-    return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+    """A refusal that says which permission was missing, so staff know what to ask an administrator for."""
+    message = str(exception) if exception is not None and str(exception) else ""
+    if not message and getattr(request, "user", None) is not None and request.user.is_authenticated:
+        message = refusals.needs_sentence(refusals.missing_for_admin_page(request))
+    if _is_api(request):
+        return JsonResponse({"detail": message or "You do not have permission to perform this action."}, status=403)
+    from django.contrib import admin
+
+    context = {**admin.site.each_context(request), "title": "Not allowed", "message": message}
+    response = TemplateResponse(request, "403.html", context, status=403)
+    return response.render()
 
 
 def page_not_found(request, exception):

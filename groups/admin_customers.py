@@ -24,8 +24,6 @@ from .forms import ChooseGroupForm
 from .models import CustomerGroup, Membership
 from .rules import Catalogue, explain_rules
 
-EXPORT_PERMISSION = "customers.export_customer"
-EXPORT_NEEDED = "Exporting customers needs the permission “Can export customers and group members as CSV”."
 # The export's own parameters; everything else in the address is the list's filters and search.
 EXPORT_PARAMETERS = ("columns", "bom")
 
@@ -51,10 +49,6 @@ class NotInGroupFilter(InGroupFilter):
     condition = staticmethod(membership_filters.not_in_group)
 
 
-def may_export(request) -> bool:
-    return request.user.has_perm("customers.view_customer") and request.user.has_perm(EXPORT_PERMISSION)
-
-
 class GroupAwareCustomerAdmin(CustomerAdmin):
     actions = ["add_to_group", "remove_from_group"]
 
@@ -67,15 +61,15 @@ class GroupAwareCustomerAdmin(CustomerAdmin):
 
     def changelist_view(self, request, extra_context=None):
         context = {**(extra_context or {})}
-        if may_export(request):
+        if exports.may_export(request.user):
             query = request.GET.urlencode()
             context["export_url"] = reverse("admin:customers_customer_export") + (f"?{query}" if query else "")
         return super().changelist_view(request, context)
 
     def export_view(self, request):
         """The customers the list shows (its filters and search) as the API's CSV export writes them."""
-        if not may_export(request):
-            raise PermissionDenied(EXPORT_NEEDED)
+        if not exports.may_export(request.user):
+            raise PermissionDenied(exports.EXPORT_NEEDED)
         params = request.GET.copy()
         chosen = {name: params.pop(name, [None])[-1] for name in EXPORT_PARAMETERS}
         request.GET = params  # the change list reads its filters from here, and refuses names it does not know

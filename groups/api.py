@@ -617,7 +617,7 @@ class GroupExportView(GenericAPIView):
     """GET /api/groups/<id>/export.csv: the members as CSV, streamed."""
 
     queryset = CustomerGroup.objects.all()
-    required_permissions = [*GROUP_VIEW, "customers.view_customer"]
+    required_permissions = [*GROUP_VIEW, "customers.view_customer", exports.EXPORT_PERMISSION]
     filter_backends: list = []
     pagination_class = None
 
@@ -636,7 +636,7 @@ class CustomerExportView(GenericAPIView):
     queryset = Customer.objects.all()
     filterset_class = CustomerFilterWithGroups
     pagination_class = None
-    required_permissions = ["customers.view_customer"]
+    required_permissions = ["customers.view_customer", exports.EXPORT_PERMISSION]
 
     @extend_schema(
         summary="Download the filtered customers as CSV (streamed); takes the same filters as the list",

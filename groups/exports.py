@@ -46,6 +46,16 @@ LEADING_SPACE_SQL = _sql_text(spreadsheet.LEADING_SPACE)
 QUOTE_SQL = _sql_text(spreadsheet.QUOTE)
 
 
+# Viewing customers is not downloading them all (emails, phones): exports take a permission of their own.
+EXPORT_PERMISSION = "customers.export_customer"
+EXPORT_NEEDED = "Exporting needs the permission “Can export customers and group members as CSV”."
+
+
+def may_export(user) -> bool:
+    """Whether this user may download customers as CSV: a group's members or a customer list."""
+    return user.has_perm("customers.view_customer") and user.has_perm(EXPORT_PERMISSION)
+
+
 class ColumnsInvalid(ValueError):
     """Columns that cannot be exported; the message names them and lists what can be."""
 
