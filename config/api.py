@@ -13,6 +13,7 @@ from groups.api import (
     CustomerViewSetWithGroups,
     GroupExportView,
     GroupMembersViewSet,
+    GroupRuleVersionsViewSet,
     GroupRunsViewSet,
 )
 from integrations.api import ConnectionViewSet, GroupHistoryWithSyncViewSet, GroupWithSyncViewSet
@@ -27,6 +28,7 @@ router.register("groups", GroupWithSyncViewSet)
 router.register(r"groups/(?P<group_pk>[0-9]+)/members", GroupMembersViewSet, basename="group-members")
 router.register(r"groups/(?P<group_pk>[0-9]+)/history", GroupHistoryWithSyncViewSet, basename="group-history")
 router.register(r"groups/(?P<group_pk>[0-9]+)/runs", GroupRunsViewSet, basename="group-runs")
+router.register(r"groups/(?P<group_pk>[0-9]+)/rule-versions", GroupRuleVersionsViewSet, basename="group-rule-versions")
 router.register("triggers", TriggerViewSet)
 router.register("firings", FiringViewSet)
 router.register("tasks", TaskViewSet)

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from customers.models import Customer
 
-from . import admin_tabs, admin_views, charts, exports, schedules, services
+from . import admin_tabs, admin_views, charts, exports, rule_history, schedules, services
 from .dependencies import dependants_of
 from .forms import CustomerGroupForm
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
@@ -304,7 +304,9 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             return admin_tabs.members_context(group, request.GET)
         if tab == "history":
             return admin_tabs.history_context(group, request.GET)
-        return admin_tabs.settings_context(group)
+        return admin_tabs.settings_context(group) | (
+            rule_history.history_context(group, request.GET) if group.is_dynamic else {}
+        )
 
     def response_change(self, request, obj):
         response = super().response_change(request, obj)

@@ -100,7 +100,9 @@ def recent_sizes(group: CustomerGroup) -> list[int]:
 
 
 def history_context(group: CustomerGroup, params, page_number: str | None = None) -> dict:
-    changes = MembershipChange.objects.filter(group=group).select_related("customer", "run")
+    changes = MembershipChange.objects.filter(group=group).select_related(
+        "customer", "initiated_by", "run__initiated_by"
+    )
     change = params.get("change", "")
     if change in MembershipChange.Change.values:
         changes = changes.filter(change=change)

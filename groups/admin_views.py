@@ -25,7 +25,7 @@ from customers import services as customer_services
 from . import exports, services
 from .dependencies import dependency_order
 from .forms import MemberListForm
-from .models import CustomerGroup
+from .models import CustomerGroup, RuleVersion
 from .preview import ENTER, LEAVE
 from .preview import changes as preview_changes_of
 from .preview import preview as preview_rules
@@ -49,6 +49,11 @@ def urls(model_admin) -> list:
         path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),
         path("<path:object_id>/duplicate/", view(duplicate, post_only=True), name="groups_customergroup_duplicate"),
         path("<path:object_id>/export/", view(export), name="groups_customergroup_export"),
+        path(
+            "<path:object_id>/rules/<int:version>/restore/",
+            view(restore_rules, post_only=True),
+            name="groups_customergroup_restore_rules",
+        ),
         path(
             "<path:object_id>/preview/changes/",
             view(preview_changes),
@@ -128,6 +133,27 @@ def duplicate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse
     copy = services.duplicate_group(group, initiated_by=request.user)
     model_admin.message_user(request, f"“{copy}” created as a copy of “{group}”.")
     return redirect(reverse("admin:groups_customergroup_change", args=[copy.pk]) + "?tab=settings")
+
+
+def restore_rules(model_admin, request: HttpRequest, object_id: str, version: int) -> HttpResponse:
+    group = _group(model_admin, request, object_id, change=True)
+    try:
+        run = services.restore_rule_version(group, version, initiated_by=request.user)
+    except RuleVersion.DoesNotExist as exc:
+        raise Http404(f"“{group}” has no rules version {version}.") from exc
+    except ValueError:
+        model_admin.message_user(request, f"Version {version} is already the rules of “{group}”.", messages.WARNING)
+    except RulesInvalid as exc:
+        problems = "; ".join(operators.in_staff_words(e["message"]) for e in exc.errors)
+        model_admin.message_user(request, f"Version {version} cannot be restored: {problems}.", messages.ERROR)
+    else:
+        group.refresh_from_db()
+        model_admin.message_user(
+            request,
+            f"Version {version} restored as version {group.rule_version}: {run.added} entered and {run.removed} "
+            f"left; “{group}” now has {group.member_count} members.",
+        )
+    return _back(request, group)
 
 
 def export(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:

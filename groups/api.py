@@ -28,7 +28,7 @@ from customers.api import CustomerFilter, CustomerViewSet, MomentFilter, StoredJ
 from customers.models import Customer
 
 from . import exports, membership_filters, schedules, services
-from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, Tag
+from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, RuleVersion, Tag
 from .preview import ENTER, LEAVE
 from .preview import changes as preview_changes
 from .preview import preview as preview_rules
@@ -215,10 +215,19 @@ class HistorySerializer(serializers.ModelSerializer):
         "always an empty object."
     )
 
+    initiated_by = serializers.SerializerMethodField(
+        help_text="The id of the user who made the change by hand or started its run (a refresh, a rule change, "
+        "an activation); null when no one did (events, schedules)."
+    )
+
     class Meta:
         model = MembershipChange
-        fields = ["id", "change", "customer", "changed_at", "reason", "rule_version", "run", "sync"]
+        fields = ["id", "change", "customer", "changed_at", "reason", "rule_version", "run", "initiated_by", "sync"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_initiated_by(self, change) -> int | None:
+        return change.made_by_id
 
     @extend_schema_field(
         {
@@ -234,6 +243,13 @@ class HistorySerializer(serializers.ModelSerializer):
     )
     def get_sync(self, change) -> dict:
         return {}
+
+
+class RuleVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RuleVersion
+        fields = ["version", "rules", "created_by", "created_at", "restored_from"]
+        read_only_fields = fields
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -592,7 +608,7 @@ class GroupHistoryViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.Gener
     ordering = ["-changed_at", "-id"]
 
     def get_queryset(self):
-        return MembershipChange.objects.filter(group=self.get_group()).select_related("customer")
+        return MembershipChange.objects.filter(group=self.get_group()).select_related("customer", "run")
 
 
 class GroupRunsViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -604,6 +620,19 @@ class GroupRunsViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericV
 
     def get_queryset(self):
         return RefreshRun.objects.filter(group=self.get_group()).order_by("-created_at", "-id")
+
+
+class GroupRuleVersionsViewSet(GroupChildMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every version of the group's rules, newest first: the rules, who saved them and when. To restore one,
+    send its rules as the group's `rules`."""
+
+    serializer_class = RuleVersionSerializer
+    queryset = RuleVersion.objects.all()
+    filter_backends: list = []
+    action_permissions = {"list": GROUP_VIEW}  # part of the group, as its history is
+
+    def get_queryset(self):
+        return RuleVersion.objects.filter(group=self.get_group()).order_by("-version")
 
 
 EXPORT_PARAMETERS = [

@@ -125,6 +125,26 @@ class CustomerGroup(models.Model):
         return render_sql(f"SELECT c.id FROM customers_customer c WHERE {condition}", params)
 
 
+class RuleVersion(models.Model):
+    """One version of a dynamic group's rules, kept for good: who made it and when (the Settings tab's rule history)."""
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="rule_versions")
+    version = models.PositiveIntegerField(help_text="The group's rule_version while these rules applied.")
+    rules = models.JSONField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField()
+    restored_from = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The earlier version these rules were restored from, if any."
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["group", "version"], name="rule_version_unique")]
+
+    def __str__(self) -> str:
+        return f"Rules v{self.version} of group {self.group_id}"
+
+
 class Membership(models.Model):
     """A customer currently in a group. The history (MembershipChange) says how it got there."""
 
@@ -272,6 +292,19 @@ class MembershipChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.change} {self.group_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def made_by(self):
+        """The person behind the change: who added or removed it by hand, or who started its run
+        (a refresh, a rule change, an activation); None when no one did (events, schedules)."""
+        if self.initiated_by_id:
+            return self.initiated_by
+        return self.run.initiated_by if self.run_id and self.run else None
+
+    @property
+    def made_by_id(self) -> int | None:
+        """The id of `made_by`, read without loading the user."""
+        return self.initiated_by_id or (self.run.initiated_by_id if self.run_id and self.run else None)
 
 
 class SizeSnapshot(models.Model):

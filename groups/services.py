@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from . import engine, feed, health, history, schedules
 from .dependencies import dependants_of, dependency_order
-from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, SizeSnapshot
+from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, RuleVersion, SizeSnapshot
 from .rules import Catalogue, ensure_valid_rules
 
 
@@ -71,12 +71,49 @@ def queue_refresh(group: CustomerGroup, *, reason: str = Reason.MANUAL_REFRESH, 
     return run
 
 
-def change_rules(group: CustomerGroup, rules: dict, *, initiated_by=None) -> RefreshRun:
-    """Save new rules (refused with every problem listed when invalid) and refresh the group."""
+def change_rules(
+    group: CustomerGroup, rules: dict, *, initiated_by=None, restored_from: int | None = None
+) -> RefreshRun:
+    """Save new rules (refused with every problem listed when invalid), keep them as a new version, and refresh."""
     ensure_valid_rules(rules, catalogue=Catalogue.load(), group_id=group.pk)
-    CustomerGroup.objects.filter(pk=group.pk).update(rules=rules, rule_version=F("rule_version") + 1)
-    group.refresh_from_db()
+    with transaction.atomic():
+        # The rules being replaced are kept too, if they are not yet (a group made outside the services).
+        current = (
+            CustomerGroup.objects.select_for_update().values("rules", "rule_version", "updated_at").get(pk=group.pk)
+        )
+        RuleVersion.objects.get_or_create(
+            group=group,
+            version=current["rule_version"],
+            defaults={"rules": current["rules"], "created_at": current["updated_at"]},
+        )
+        CustomerGroup.objects.filter(pk=group.pk).update(rules=rules, rule_version=F("rule_version") + 1)
+        group.refresh_from_db()
+        _record_rule_version(group, initiated_by, restored_from=restored_from)
     return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
+
+
+def restore_rule_version(group: CustomerGroup, version: int, *, initiated_by=None) -> RefreshRun:
+    """Make an earlier version's rules the group's rules again: a rule change like any other.
+
+    Raises RuleVersion.DoesNotExist for a version the group never had, ValueError when its rules are
+    the current ones, and RulesInvalid when they no longer validate (an attribute changed type).
+    """
+    kept = RuleVersion.objects.get(group=group, version=version)
+    group.refresh_from_db()
+    if kept.rules == group.rules:
+        raise ValueError(f"version {version} has the group's current rules")
+    return change_rules(group, kept.rules, initiated_by=initiated_by, restored_from=version)
+
+
+def _record_rule_version(group: CustomerGroup, initiated_by, *, restored_from: int | None = None) -> None:
+    RuleVersion.objects.create(
+        group=group,
+        version=group.rule_version,
+        rules=group.rules,
+        created_by_id=_user_id(initiated_by),
+        created_at=timezone.now(),
+        restored_from=restored_from,
+    )
 
 
 def apply_settings(group: CustomerGroup, *, rules: dict, is_active: bool, initiated_by=None) -> None:
@@ -110,6 +147,8 @@ def settings_errors(*, kind: str, refresh_mode: str, schedule, time_zone: str) -
 def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | None:
     """A group just created: its schedule task, and its members at once when it is dynamic and active."""
     schedules.sync_schedule(group)
+    if group.is_dynamic:
+        _record_rule_version(group, initiated_by)
     if group.is_dynamic and group.is_active:
         return refresh(group, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     return None
@@ -131,6 +170,8 @@ def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup
             is_active=group.is_active,
         )
         copy.tags.set(group.tags.all())
+        if copy.is_dynamic:
+            _record_rule_version(copy, initiated_by)
     if copy.is_dynamic and copy.is_active:
         refresh(copy, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     elif not copy.is_dynamic:

@@ -122,3 +122,17 @@ def test_an_inactive_group_lists_no_next_runs(admin_client, dynamic_group):
     CustomerGroup.objects.filter(pk=dynamic_group.pk).update(is_active=False)
     html = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
     assert "Next runs:" not in html and "runs no refreshes until it is activated" in html
+
+
+def test_history_rows_and_runs_say_who_caused_them(admin_client, staff_user, dynamic_group, manual_group, customers):
+    from groups import services
+
+    services.set_active(dynamic_group, False, initiated_by=staff_user)
+    services.add_members(manual_group, [customers[1].pk], initiated_by=staff_user)
+    html = admin_client.get(change_url(dynamic_group, "history") + "&change=removed").content.decode()
+    assert html.count("<td>staff</td>") == 2  # the two members let go on deactivation, by the person
+    html = admin_client.get(change_url(dynamic_group, "history") + "&change=added").content.decode()
+    assert "<td>staff</td>" not in html and html.count("<td>—</td>") == 2  # the fixture's refresh: no one
+    assert "<td>staff</td>" in admin_client.get(change_url(manual_group, "history")).content.decode()
+    runs = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+    assert "Group deactivated</td>\n        <td>staff</td>" in runs

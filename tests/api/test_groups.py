@@ -330,3 +330,23 @@ def test_preview_names_who_would_enter_and_leave_and_lists_them_all_page_by_page
     bad = api.post(url, {"rules": {"field": "nope", "op": "eq", "value": 1}}, format="json")
     assert bad.status_code == 400 and bad.json()["rules"][0]["path"] == "/field"
     assert api.post(url, {}, format="json").json()["rules"][0]["path"] == ""
+
+
+def test_history_says_who_caused_each_change_and_rule_versions_are_listed(api, staff_user, people):
+    body = create_group(api)
+    api.patch(f"/api/groups/{body['id']}/", {"rules": STAFF_RULE}, format="json")
+    api.patch(f"/api/customers/{people['bob'].pk}/", {"role": "owner"}, format="json")  # leaves on an event
+    history = api.get(f"/api/groups/{body['id']}/history/").json()["results"]
+    assert sorted((item["reason"], item["change"], item["initiated_by"]) for item in history) == [
+        ("event", "removed", None),
+        ("group_created", "added", staff_user.pk),
+        ("group_created", "added", staff_user.pk),
+        ("rule_change", "added", staff_user.pk),
+        ("rule_change", "removed", staff_user.pk),
+        ("rule_change", "removed", staff_user.pk),
+    ]
+    versions = api.get(f"/api/groups/{body['id']}/rule-versions/").json()["results"]
+    assert [(v["version"], v["rules"], v["created_by"]) for v in versions] == [
+        (2, STAFF_RULE, staff_user.pk),
+        (1, CUSTOMERS_RULE, staff_user.pk),
+    ]

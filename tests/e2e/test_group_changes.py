@@ -50,3 +50,28 @@ def test_the_preview_names_who_would_enter_and_leave(page, regulars):
     # A touched row that is emptied again is marked, in the words of the builder.
     builder.locator("[data-path='/any/1'] input[aria-label=value]").fill("")
     expect(builder.locator("[data-path='/any/1'] .rb-error")).to_contain_text("use “is empty”")
+
+
+def test_rule_history_shows_each_version_what_changed_and_restores_one(page, regulars):
+    change = f"{page.base}/admin/groups/customergroup/{regulars.pk}/change/"
+    page.goto(change + "?tab=settings")
+    builder = page.locator(".rule-builder")
+    builder.locator("[data-path='/any/0'] input[aria-label=value]").fill("staff")
+    expect(builder.locator(".rb-entering")).to_contain_text("Bob")
+    page.click("input[name=_continue]")
+    expect(page.locator("#member-count")).to_have_text("1")
+
+    history = page.locator("#rule-history")
+    expect(history.locator("#rule-version-2")).to_contain_text("boss")
+    expect(history.locator("#rule-version-2")).to_contain_text("(current)")
+    expect(history.locator("#difference-title")).to_have_text("What changed from v1 to v2")
+    expect(history.locator(".diff-removed")).to_have_text("− whose role is 'customer'")
+    expect(history.locator(".diff-added")).to_have_text("+ whose role is 'staff'")
+
+    history.locator("#rule-version-1 .restore-version").click()
+    expect(page.locator(".messagelist")).to_contain_text("Version 1 restored as version 3")
+    expect(page.locator("#member-count")).to_have_text("3")
+    expect(page.locator("#rule-version-3")).to_contain_text("restored from v1")
+    expect(page.locator("#rule-version-3")).to_contain_text("(current)")
+    # The builder shows the restored rules.
+    expect(builder.locator("[data-path='/any/0'] input[aria-label=value]")).to_have_value("customer")
