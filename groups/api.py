@@ -68,10 +68,14 @@ class GroupSerializer(serializers.ModelSerializer):
         model = CustomerGroup
         fields = [
             "id", "name", "slug", "description", "kind", "rules", "refresh_mode", "schedule", "time_zone",
-            "is_active", "tags", "sync_enabled", "member_count", "rule_version", "last_refreshed_at",
-            "last_scheduled_run_at", "next_scheduled_run_at", "last_run_status", "last_error", "created_at",
-            "updated_at",
+            "is_active", "activate_at", "deactivate_at", "tags", "sync_enabled", "member_count", "rule_version",
+            "last_refreshed_at", "last_scheduled_run_at", "next_scheduled_run_at", "last_run_status", "last_error",
+            "created_at", "updated_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "activate_at": {"help_text": "Activate the group at this time (checked by the minute sweep)."},
+            "deactivate_at": {"help_text": "Deactivate the group at this time; it then lets go of every member."},
+        }
         read_only_fields = [
             "id", "member_count", "rule_version", "last_refreshed_at", "last_scheduled_run_at", "last_run_status",
             "last_error", "created_at", "updated_at",
@@ -133,6 +137,13 @@ class GroupSerializer(serializers.ModelSerializer):
                 errors.setdefault(problem["path"].strip("/"), []).append(problem["message"])
             else:
                 errors.setdefault("schedule", []).append(problem)
+        for problem in services.activation_errors(
+            is_active=current("is_active", True),
+            activate_at=current("activate_at", None),
+            deactivate_at=current("deactivate_at", None),
+            saved=instance,
+        ):
+            errors.setdefault(problem["path"].strip("/"), []).append(problem["message"])
         if errors:
             raise ValidationError(errors)
         if kind == CustomerGroup.Kind.MANUAL:

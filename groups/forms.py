@@ -223,6 +223,14 @@ class CustomerGroupForm(forms.ModelForm):
                     "/frequency": "schedule_frequency",
                 }.get(problem["path"], "schedule_" + problem["path"].strip("/"))
                 self.add_error(field if field in self.fields else "schedule_frequency", problem["message"])
+        if "is_active" in cleaned:
+            for problem in services.activation_errors(
+                is_active=cleaned["is_active"],
+                activate_at=cleaned.get("activate_at"),
+                deactivate_at=cleaned.get("deactivate_at"),
+                saved=self.instance if self.instance.pk else None,
+            ):
+                self.add_error(problem["path"].strip("/"), problem["message"].capitalize() + ".")
         cleaned["schedule"] = schedule
         self.instance.schedule = schedule
         return cleaned

@@ -144,6 +144,41 @@ def settings_errors(*, kind: str, refresh_mode: str, schedule, time_zone: str) -
     return schedules.group_schedule_errors(refresh_mode, schedule, time_zone)
 
 
+def activation_errors(
+    *,
+    is_active: bool,
+    activate_at: datetime | None,
+    deactivate_at: datetime | None,
+    saved: CustomerGroup | None = None,
+    now: datetime | None = None,
+) -> list[dict]:
+    """Every problem of a group's timed activation, each {"path", "message"}; [] = it can be saved.
+
+    The admin form and the API both show these. `saved` is the group as stored: a time it already
+    holds may have just passed (the minute sweep applies it), only a newly set time must lie ahead.
+    """
+    now = now or timezone.now()
+    new_activation = activate_at is not None and activate_at != getattr(saved, "activate_at", None)
+    new_deactivation = deactivate_at is not None and deactivate_at != getattr(saved, "deactivate_at", None)
+    problems = []
+    for name, new, at, verb in (("activate_at", new_activation, activate_at, "activate"),
+                                ("deactivate_at", new_deactivation, deactivate_at, "deactivate")):  # fmt: skip
+        if new and at <= now:
+            problems.append({"path": f"/{name}", "message": f"this time has passed; {verb} the group now instead"})
+    if problems:
+        return problems
+    if activate_at and deactivate_at and activate_at == deactivate_at:
+        return [{"path": "/deactivate_at", "message": "the group cannot be activated and deactivated at one moment"}]
+    # A time that would change nothing: activating an active group with no deactivation before it.
+    if new_activation and is_active and not (deactivate_at and deactivate_at < activate_at):
+        message = "the group is already active; set a deactivation before this time, or leave it empty"
+        problems.append({"path": "/activate_at", "message": message})
+    if new_deactivation and not is_active and not (activate_at and activate_at < deactivate_at):
+        message = "the group is already inactive; set an activation before this time, or leave it empty"
+        problems.append({"path": "/deactivate_at", "message": message})
+    return problems
+
+
 def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | None:
     """A group just created: its schedule task, and its members at once when it is dynamic and active."""
     schedules.sync_schedule(group)

@@ -301,3 +301,13 @@ def test_the_full_list_of_a_preview_says_what_is_wrong_with_rules_it_cannot_run(
     url = reverse("admin:groups_customergroup_preview_changes", args=[dynamic_group.pk])
     response = admin_client.get(url, {"side": "enter", "rules": json.dumps({"field": "nope", "op": "eq"})})
     assert response.status_code == 400 and "unknown field &#x27;nope&#x27;" in response.content.decode()
+
+
+def test_timed_activation_times_are_checked_in_the_form(admin_client, dynamic_group):
+    url = reverse("admin:groups_customergroup_change", args=[dynamic_group.pk])
+    past = admin_client.post(url, form_data(dynamic_group, deactivate_at_0="2001-01-31", deactivate_at_1="18:00:00"))
+    assert past.context["adminform"].form.errors["deactivate_at"] == [
+        "This time has passed; deactivate the group now instead."
+    ]
+    pointless = admin_client.post(url, form_data(dynamic_group, activate_at_0="2099-01-31", activate_at_1="18:00:00"))
+    assert "already active" in pointless.context["adminform"].form.errors["activate_at"][0]

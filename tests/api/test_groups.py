@@ -350,3 +350,25 @@ def test_history_says_who_caused_each_change_and_rule_versions_are_listed(api, s
         (2, STAFF_RULE, staff_user.pk),
         (1, CUSTOMERS_RULE, staff_user.pk),
     ]
+
+
+def test_timed_activation_through_the_api_with_the_admins_checks(api, people):
+    body = create_group(api)
+    url = f"/api/groups/{body['id']}/"
+    soon, later = timezone.now() + timedelta(hours=1), timezone.now() + timedelta(hours=2)
+    paused = api.patch(url, {"deactivate_at": soon.isoformat(), "activate_at": later.isoformat()}, format="json")
+    assert paused.status_code == 200, paused.content
+    assert paused.json()["deactivate_at"] is not None and paused.json()["activate_at"] is not None
+
+    past = api.patch(url, {"deactivate_at": (timezone.now() - timedelta(minutes=1)).isoformat()}, format="json")
+    assert past.json() == {"deactivate_at": ["this time has passed; deactivate the group now instead"]}
+    other = (later + timedelta(hours=1)).isoformat()
+    pointless = api.patch(url, {"deactivate_at": None, "activate_at": other}, format="json")
+    assert pointless.status_code == 400 and "already active" in pointless.json()["activate_at"][0]
+
+    # The sweep applies the times as it does the admin's: here the deactivation comes due.
+    services.apply_due_activations(now=soon + timedelta(seconds=1))
+    group = api.get(url).json()
+    assert not group["is_active"] and group["member_count"] == 0 and group["deactivate_at"] is None
+    services.apply_due_activations(now=later + timedelta(seconds=1))
+    assert api.get(url).json()["member_count"] == 2
