@@ -76,7 +76,7 @@ def members_context(group: CustomerGroup, params) -> dict:
 
 
 def _moment(value: dt.datetime | None) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M %Z") if value else ""
 
 
 def size_points(group: CustomerGroup, days: int, now: dt.datetime | None = None) -> list[tuple[dt.datetime, int]]:
@@ -86,7 +86,7 @@ def size_points(group: CustomerGroup, days: int, now: dt.datetime | None = None)
     # Over long ranges the daily snapshots alone draw the line; every run would crowd it.
     if days > 30:
         snapshots = snapshots.filter(kind=SizeSnapshot.Kind.DAILY)
-    zone = group.zone
+    zone = timezone.get_current_timezone()  # the site's, as every time on the page not of the schedule
     points = [
         (taken_at.astimezone(zone), count) for taken_at, count in snapshots.values_list("taken_at", "member_count")
     ]

@@ -95,7 +95,7 @@ def trend_chart(
     # Dots mark each snapshot where there is room for them; a long range is read from the line.
     dotted = zip(points, times, strict=True) if len(points) <= 40 else []
     for (moment, count), t in dotted:
-        label = escape(f"{moment.strftime(date_format + ' %H:%M')}: {count}")
+        label = escape(f"{moment.strftime(date_format + ' %H:%M %Z')}: {count}")
         parts.append(
             f'<circle cx="{x(t):.1f}" cy="{y(count):.1f}" r="2.5" fill="{LINE}"><title>{label}</title></circle>'
         )

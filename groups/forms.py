@@ -8,6 +8,7 @@ import json
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from . import schedules, services
 from .models import CustomerGroup
@@ -104,6 +105,7 @@ class CustomerGroupForm(forms.ModelForm):
     schedule_time = forms.CharField(
         required=False,
         label="At (HH:MM)",
+        help_text="In the group's time zone (below).",
         max_length=5,
         widget=forms.TextInput(attrs={"placeholder": "06:00", "size": 6}),
     )
@@ -146,6 +148,9 @@ class CustomerGroupForm(forms.ModelForm):
             widget.group = self.instance if self.instance.pk else None
         if "slug" in self.fields:
             self.fields["slug"].required = False
+        for name in ("activate_at", "deactivate_at"):
+            if name in self.fields:  # the admin shows and reads these in the site's zone, not the group's
+                self.fields[name].help_text += f" In the site's time zone ({timezone.get_current_timezone_name()})."
         if self.instance.pk and "kind" in self.fields:
             # A group's kind is fixed once created (a manual group's history is not a rule's).
             self.fields["kind"].disabled = True

@@ -136,3 +136,24 @@ def test_history_rows_and_runs_say_who_caused_them(admin_client, staff_user, dyn
     assert "<td>staff</td>" in admin_client.get(change_url(manual_group, "history")).content.decode()
     runs = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
     assert "Group deactivated</td>\n        <td>staff</td>" in runs
+
+
+@pytest.mark.parametrize("tab", ["members", "history", "settings"])
+def test_every_time_on_the_group_pages_says_its_zone(admin_client, settings, dynamic_group, tab):
+    """Schedule times in the group's zone (New York), the rest in the site's (Paris), each labelled."""
+    import re
+
+    settings.TIME_ZONE = "Europe/Paris"
+    CustomerGroup.objects.filter(pk=dynamic_group.pk).update(
+        time_zone="America/New_York",
+        refresh_mode="events_and_schedule",
+        schedule={"frequency": "daily", "time": "06:00"},
+    )
+    html = admin_client.get(change_url(dynamic_group, tab) + "&columns=email&columns=added_at").content.decode()
+    times = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?(?: [A-Z]{2,5}\b)?", html)
+    assert times and all(t.endswith((" CET", " CEST", " EST", " EDT")) for t in times), times
+    if tab == "settings":
+        assert re.search(r"Next runs: \w{3} \d{4}-\d\d-\d\d 06:00 E[SD]T", html)
+        assert "In the site's time zone (Europe/Paris)" in html
+    else:
+        assert " EST" not in html and " EDT" not in html
