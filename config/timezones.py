@@ -11,6 +11,11 @@ def is_time_zone_name(name: object) -> bool:
     return isinstance(name, str) and name in _names()
 
 
+def time_zone_names() -> list[str]:
+    """Every name, sorted, as the time-zone pickers offer them."""
+    return sorted(_names())
+
+
 @functools.cache
 def _names() -> frozenset[str]:
     # ZoneInfo() alone also accepts odd keys that are file names (e.g. "posixrules"); staff pick from this list.

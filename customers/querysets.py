@@ -106,6 +106,26 @@ class EventQuerySet(CustomerOwnedQuerySet):
             _announce_new_events((event["customer_id"], event["name"]) for event in events)
         return created
 
+    def names(self, limit: int = 500) -> list[str]:
+        """The distinct names of all events, in order (at most `limit`), whatever this queryset filters.
+
+        One index probe per name (event_name_time starts with the name), so it costs as many steps
+        as there are names, however many events there are.
+        """
+        table = self.model._meta.db_table
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                f"""WITH RECURSIVE found(name) AS (
+                        (SELECT name FROM {table} ORDER BY name LIMIT 1)
+                        UNION ALL
+                        SELECT (SELECT e.name FROM {table} e WHERE e.name > found.name ORDER BY e.name LIMIT 1)
+                        FROM found WHERE found.name IS NOT NULL
+                    )
+                    SELECT name FROM found WHERE name IS NOT NULL LIMIT %s""",
+                [limit],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
 
 def _announce_new_events(customers_and_names) -> None:
     # New events change only the groups that read their names, for their own customer: announced by

@@ -274,6 +274,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if "rules" in form.base_fields:
             form.base_fields["rules"].widget.preview_url = reverse("admin:groups_customergroup_preview")
+            form.base_fields["rules"].widget.values_url = reverse("admin:groups_customergroup_values")
         return form
 
     # Apps that add a tab of their own extend `tabs` and `tab_context`; the tab's context names its

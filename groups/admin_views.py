@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from config.timezones import is_time_zone_name
 from customers import services as customer_services
 
-from . import exports, services
+from . import exports, services, suggestions
 from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup, RuleVersion
@@ -44,6 +44,7 @@ def urls(model_admin) -> list:
     return [
         path("refresh-all/", view(refresh_all, post_only=True), name="groups_customergroup_refresh_all"),
         path("preview/", view(preview, post_only=True), name="groups_customergroup_preview"),
+        path("values/", view(field_values), name="groups_customergroup_values"),
         path("<path:object_id>/refresh/", view(refresh, post_only=True), name="groups_customergroup_refresh"),
         path("<path:object_id>/activate/", view(activate, post_only=True), name="groups_customergroup_activate"),
         path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),
@@ -202,6 +203,15 @@ def preview(model_admin, request: HttpRequest) -> HttpResponse:
 def _time_zone(name) -> str | None:
     # A time zone still being typed in the form must not break the preview: fall back to the group's.
     return name if name and is_time_zone_name(name) else None
+
+
+def field_values(model_admin, request: HttpRequest) -> HttpResponse:
+    """The rule builder's suggestions for a text field: its most common values, with how many have each."""
+    if not (model_admin.has_view_permission(request) and request.user.has_perm("customers.view_customer")):
+        raise PermissionDenied
+    entity, field = request.GET.get("entity", ""), request.GET.get("field", "")
+    found = suggestions.common_values(entity, field, catalogue=Catalogue.load())
+    return JsonResponse({"values": [[value, count] for value, count in found]})
 
 
 PREVIEW_PAGE = 100

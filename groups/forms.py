@@ -10,6 +10,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from config.timezones import time_zone_names
+from customers.models import Event
+
 from . import schedules, services
 from .models import CustomerGroup
 from .rules import Catalogue, operators, validate_rules
@@ -27,7 +30,8 @@ def catalogue_for_builder(group: CustomerGroup | None = None) -> dict:
     """What the rule builder offers: fields by type, operators by type, windows, and the other groups."""
     catalogue = Catalogue.load()
     groups = CustomerGroup.objects.exclude(pk=group.pk if group else None).order_by("name")
-    events: set[str] = set()
+    # The names events have, and those rules already count (a rule may wait for its first event).
+    events = set(Event.objects.names())
     for rules in CustomerGroup.objects.values_list("rules", flat=True):
         _event_names(rules, events)
     return {
@@ -52,7 +56,6 @@ def catalogue_for_builder(group: CustomerGroup | None = None) -> dict:
 
 
 def _event_names(rule, found: set[str]) -> None:
-    # Event names already used in rules are the best suggestions without scanning the event table.
     if isinstance(rule, dict):
         if isinstance(rule.get("event"), str):
             found.add(rule["event"])
@@ -73,6 +76,7 @@ class RuleBuilderWidget(forms.Textarea):
         self.errors: list[dict] = []
         self.group: CustomerGroup | None = None
         self.preview_url = ""
+        self.values_url = ""
 
     def format_value(self, value):
         if isinstance(value, str):
@@ -89,6 +93,7 @@ class RuleBuilderWidget(forms.Textarea):
             "catalogue": catalogue_for_builder(self.group),
             "errors": self.errors,
             "preview_url": self.preview_url,
+            "values_url": self.values_url,
             "group_id": self.group.pk if self.group else None,
         }
         return context
@@ -96,6 +101,20 @@ class RuleBuilderWidget(forms.Textarea):
     class Media:
         css = {"all": ["groups/rule_builder.css"]}
         js = ["groups/rule_builder.js"]
+
+
+class TimeZoneInput(forms.TextInput):
+    """A time zone typed with the IANA names offered as the person types ("par" offers Europe/Paris)."""
+
+    template_name = "groups/time_zone_input.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        list_id = f"{context['widget']['attrs'].get('id', name)}_names"
+        context["widget"]["attrs"].update({"list": list_id, "autocomplete": "off", "placeholder": "Type to search"})
+        context["widget"]["list_id"] = list_id
+        context["widget"]["zones"] = time_zone_names()
+        return context
 
 
 class CustomerGroupForm(forms.ModelForm):
@@ -125,13 +144,18 @@ class CustomerGroupForm(forms.ModelForm):
         model = CustomerGroup
         fields = ["name", "slug", "description", "kind", "rules", "refresh_mode", "time_zone", "is_active",
                   "activate_at", "deactivate_at", "tags", "sync_enabled"]  # fmt: skip
-        widgets = {"rules": RuleBuilderWidget, "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+        widgets = {
+            "rules": RuleBuilderWidget,
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 80}),
+            "time_zone": TimeZoneInput,
+        }
         error_messages = {"slug": {"unique": "Another group already uses this slug; change it or leave it empty."}}
         help_texts = {
             "slug": "The group's name in addresses and the API; left empty, it is made from the name.",
             "sync_enabled": "Sends the group to the apps chosen under “Sync to other apps” below, as a list or tag; "
             "unticked, every sync of the group is held.",
-            "time_zone": "An IANA name such as Europe/Paris; empty uses the site's time zone.",
+            "time_zone": "A city's zone such as Europe/Paris (type part of it to pick one); empty uses the site's "
+            "time zone.",
             "activate_at": "Activate the group at this time (an inactive group holds no members).",
             "deactivate_at": "Deactivate the group at this time; it then lets go of every member.",
         }

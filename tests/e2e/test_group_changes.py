@@ -75,3 +75,20 @@ def test_rule_history_shows_each_version_what_changed_and_restores_one(page, reg
     expect(page.locator("#rule-version-3")).to_contain_text("(current)")
     # The builder shows the restored rules.
     expect(builder.locator("[data-path='/any/0'] input[aria-label=value]")).to_have_value("customer")
+
+
+def test_a_text_value_is_offered_from_the_values_in_use(page, regulars):
+    Customer.objects.create(email="eve@example.com", first_name="Eve", role="Staff")
+    Customer.objects.create(email="fay@example.com", first_name="Fay", role="Staff")
+    page.goto(f"{page.base}/admin/groups/customergroup/{regulars.pk}/change/?tab=settings")
+    value = page.locator(".rule-builder [data-path='/any/0'] input[aria-label=value]")
+    value.focus()
+    offered = page.locator(f"datalist#{value.get_attribute('list')} option")
+    expect(offered).to_have_count(2)
+    assert [offered.nth(i).get_attribute("label") for i in range(2)] == [
+        "customer (3 customers)",
+        "Staff (2 customers)",
+    ]
+    # The time zone is picked from the list of names.
+    assert page.locator("#id_time_zone").get_attribute("list") == "id_time_zone_names"
+    expect(page.locator("#id_time_zone_names option[value='Europe/Paris']")).to_have_count(1)

@@ -82,6 +82,7 @@
       this.tree = root.querySelector(".rb-tree");
       this.previewBox = root.querySelector(".rb-preview");
       this.previewUrl = root.dataset.previewUrl;
+      this.valuesUrl = root.dataset.valuesUrl;
       this.groupId = root.dataset.groupId ? Number(root.dataset.groupId) : null;
       this.timer = null;
       // Conditions just added and not edited yet: their empty value is not a mistake to point at.
@@ -259,7 +260,34 @@
         if (shape(value, type) !== before) this.fixValue(node, type, type, true);
         this.changed();
       }, { class: "rb-op", "aria-label": "operator" });
-      return [fieldBox, " ", opBox, " ", this.valueEditor(node, type, (v) => { node.value = v; this.untouched.delete(node); })];
+      const value = this.valueEditor(node, type, (v) => { node.value = v; this.untouched.delete(node); });
+      if ((type === "text" || type === "json") && shape(node.op, type) === "text") this.suggest(value, entity, node.field);
+      return [fieldBox, " ", opBox, " ", value];
+    }
+
+    // Text values are offered from the most common ones stored (fetched when the box is first used).
+    suggest(input, entity, field) {
+      if (!this.valuesUrl || !input || input.tagName !== "INPUT") return;
+      const id = ("rb-values-" + entity + "-" + field).replace(/[^\w-]/g, "_");
+      let list = document.getElementById(id);
+      if (!list) {
+        list = el("datalist", { id: id });
+        this.root.append(list);
+      }
+      input.setAttribute("list", id);
+      input.setAttribute("autocomplete", "off");
+      input.addEventListener("focus", () => this.loadValues(list, entity, field), { once: true });
+    }
+
+    async loadValues(list, entity, field) {
+      if (list.dataset.loaded) return;
+      list.dataset.loaded = "1";
+      const query = new URLSearchParams({ entity: entity, field: field });
+      const response = await fetch(this.valuesUrl + "?" + query, { credentials: "same-origin" }).catch(() => null);
+      if (!response || !response.ok) return;
+      const data = await response.json();
+      const noun = entity === "customer" ? "customers" : "accounts";
+      list.replaceChildren(...data.values.map(([value, count]) => el("option", { value: value, label: `${value} (${count} ${noun})` })));
     }
 
     fixValue(node, type, oldType, force) {
