@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.db.models.functions import Length
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -37,6 +38,7 @@ def urls(model_admin) -> list:
         path("import/", view(upload), name="customers_customer_import"),
         path("import/<int:job_id>/mapping/", view(mapping), name="customers_customer_import_mapping"),
         path("import/<int:job_id>/", view(status), name="customers_customer_import_status"),
+        path("import/<int:job_id>/good-rows/", view(good_rows), name="customers_customer_import_good_rows"),
     ]
 
 
@@ -151,24 +153,43 @@ def mapping(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 def _start(request: HttpRequest, job: CustomerImport, chosen: list[ColumnMap], *, skip_bad_rows: bool):
-    from .tasks import import_customers
-
     job.mapping = [{"column": m.column, "target": m.target, "type": m.type} for m in chosen]
     job.skip_bad_rows = skip_bad_rows
     job.status = CustomerImport.Status.QUEUED
     job.save(update_fields=["mapping", "skip_bad_rows", "status"])
-    if len(job.data) <= import_jobs.INLINE_LIMIT_BYTES:
-        import_jobs.run(job.pk)
+    return _run(request, job.pk, len(job.data))
+
+
+def good_rows(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
+    """The same file and mapping again, skipping the bad rows the report listed."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    _check_permission(model_admin, request)
+    size = CustomerImport.objects.filter(pk=job_id).values_list(Length("data"), flat=True).first()
+    if size is None:
+        raise Http404("No such import.")
+    if not import_jobs.import_good_rows(job_id):
+        messages.warning(request, "This import is no longer waiting for its good rows; upload the file again.")
+        return redirect(reverse("admin:customers_customer_import_status", args=[job_id]))
+    return _run(request, job_id, size)
+
+
+def _run(request: HttpRequest, job_id: int, size: int) -> HttpResponse:
+    from .tasks import import_customers
+
+    if size <= import_jobs.INLINE_LIMIT_BYTES:
+        import_jobs.run(job_id)
     else:
-        transaction.on_commit(lambda: import_customers.delay(job.pk))
+        transaction.on_commit(lambda: import_customers.delay(job_id))
         messages.info(request, "The file is large: it is being imported in the background. This page follows it.")
-    return redirect(reverse("admin:customers_customer_import_status", args=[job.pk]))
+    return redirect(reverse("admin:customers_customer_import_status", args=[job_id]))
 
 
 def status(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
     _check_permission(model_admin, request)
-    job = get_object_or_404(CustomerImport, pk=job_id)
+    job = get_object_or_404(CustomerImport.objects.defer("data").annotate(file_bytes=Length("data")), pk=job_id)
     running = job.status in (CustomerImport.Status.QUEUED, CustomerImport.Status.RUNNING)
+    report = job.report
     percent = min(100, int(100 * job.rows_read / job.rows_total)) if job.rows_total else 0
     return TemplateResponse(
         request,
@@ -180,7 +201,10 @@ def status(model_admin, request: HttpRequest, job_id: int) -> HttpResponse:
             job=job,
             running=running,
             percent=percent,
-            report=job.report,
-            errors=job.report.get("errors", []),
+            report=report,
+            errors=report.get("errors", []),
+            good_rows=(report.get("rows", 0) - report.get("bad_rows", 0))
+            if job.status == CustomerImport.Status.REJECTED and job.file_bytes
+            else 0,
         ),
     )

@@ -52,12 +52,23 @@ def run(job_id: int) -> CustomerImport | None:
     return CustomerImport.objects.get(pk=job_id)
 
 
+def import_good_rows(job_id: int) -> bool:
+    """Queue a rejected import again, skipping its bad rows this time; False if it is not one (any more)."""
+    return bool(
+        CustomerImport.objects.filter(pk=job_id, status=CustomerImport.Status.REJECTED)
+        .exclude(data=b"")
+        .update(status=CustomerImport.Status.QUEUED, skip_bad_rows=True, report={}, error="", rows_read=0)
+    )
+
+
 def _finish(job_id: int, status: str, **fields) -> None:
-    # The file is no longer needed once the import is over; keeping it would only hold personal data.
+    # Once the import is over the file is no longer needed, and keeping it would only hold personal
+    # data; a rejected file is kept so that its good rows can be imported without uploading it again.
+    keep = status == CustomerImport.Status.REJECTED
     CustomerImport.objects.filter(pk=job_id).update(
         status=status,
         finished_at=timezone.now(),
-        data=b"",
+        data=F("data") if keep else b"",
         rows_read=fields.pop("rows_read", F("rows_read")),
         **fields,
     )

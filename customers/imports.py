@@ -1,5 +1,7 @@
 """CSV import of customers: map columns to fields and attributes, check every row, then upsert set-based.
 
+The separator (comma, semicolon or tab) is read from the header line; the quote a spreadsheet-safe
+export puts before a formula or a long number (ours, Shopify's) is taken off (customers.spreadsheet).
 Every row is checked against the fields and the attribute catalogue while it is copied into a
 temporary table; nothing reaches the customers table until the whole file has been read. With any
 bad row the import stops there and reports every bad row (line, column, reason), unless staff chose
@@ -14,6 +16,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 
-from . import fields
+from . import fields, spreadsheet
 from .attributes import KEY_RE, declared_types
 from .models import AttributeDefinition, Customer
 from .signals import announce, announcing_as
@@ -41,6 +44,10 @@ MAX_REPORTED_ERRORS = 1000
 MAX_COLUMNS = 1000
 BATCH_ROWS = 5000
 MAPPING_RE = re.compile(r"^(?P<column>.+?)=(?P<target>[^=:]+?)(?::(?P<type>[a-z]+))?$")
+# The separators spreadsheets save CSV with: a semicolon where the comma is the decimal mark.
+SEPARATORS = (",", ";", "\t")
+# A bad value is shown in the report up to this many characters.
+MAX_SHOWN_VALUE = 100
 
 
 class ImportInvalid(ValueError):
@@ -66,6 +73,7 @@ class RowError:
     line: int
     column: str
     reason: str
+    value: str = ""  # the cell as the file has it, shortened, so staff can find and fix it
 
 
 @dataclass
@@ -87,12 +95,35 @@ class ImportReport:
 
     def summary(self) -> str:
         if not self.imported:
+            verb = "has" if self.bad_rows == 1 else "have"
             return (
-                f"Nothing imported: {self.bad_rows} of {self.rows} rows have problems. Fix them, or choose to "
-                "skip bad rows."
+                f"Nothing imported: {self.bad_rows} of {rows(self.rows)} {verb} problems. Fix them, or import "
+                "the good rows only."
             )
-        skipped = f", {self.bad_rows} bad rows skipped" if self.bad_rows else ""
-        return f"Imported {self.rows - self.bad_rows} rows: {self.created} created, {self.updated} updated{skipped}."
+        skipped = f", {rows(self.bad_rows, 'bad row')} skipped" if self.bad_rows else ""
+        return f"Imported {rows(self.rows - self.bad_rows)}: {self.created} created, {self.updated} updated{skipped}."
+
+
+def rows(count: int, word: str = "row") -> str:
+    """ "1 row", "2 rows". """
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def detect_separator(first_line: str) -> str:
+    """The separator of a CSV file from its header line: the one that splits it into the most columns
+    (a comma when none splits it, as for a file of one column)."""
+    best, most = ",", 1
+    for separator in SEPARATORS:
+        columns = len(next(csv.reader([first_line], delimiter=separator), []))
+        if columns > most:
+            best, most = separator, columns
+    return best
+
+
+def _shown(raw: str) -> str:
+    # The report is stored as jsonb, which cannot hold NUL: it is shown by its symbol instead.
+    raw = raw.replace("\x00", "\u2400")
+    return raw if len(raw) <= MAX_SHOWN_VALUE else raw[: MAX_SHOWN_VALUE - 1] + "…"
 
 
 def parse_mapping(specs: Iterable[str]) -> list[ColumnMap]:
@@ -121,7 +152,8 @@ def guess_mapping(header: Iterable[str]) -> list[ColumnMap]:
 def read_header(data: bytes) -> list[str]:
     """The column names of a CSV file's first line; ImportInvalid when they cannot be imported."""
     _refuse_utf16(data[:4])
-    reader = csv.reader(io.StringIO(data[:65536].decode("utf-8-sig", errors="replace")))
+    text = data[:65536].decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text), delimiter=detect_separator(text.partition("\n")[0]))
     header = next(reader, [])
     check_header(header)
     return header
@@ -152,11 +184,11 @@ class _RowChecker:
         attributes: dict[str, Any] = {}
         errors: list[RowError] = []
         for item in self.mapping:
-            raw = (record.get(item.column) or "").strip()
+            raw = spreadsheet.unquote((record.get(item.column) or "").strip())
             if raw == "":
                 continue  # an empty cell leaves what we know alone
             if "\x00" in raw:
-                errors.append(RowError(line, item.column, "a cell cannot hold the NUL character"))
+                errors.append(RowError(line, item.column, "a cell cannot hold the NUL character", _shown(raw)))
                 continue
             key = item.attribute_key
             try:
@@ -167,7 +199,7 @@ class _RowChecker:
                     values[item.target] = self._field(item.target, raw)
             except (ValueError, ValidationError) as exc:
                 reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-                errors.append(RowError(line, item.column, reason))
+                errors.append(RowError(line, item.column, reason, _shown(raw)))
         if not values.get("external_id") and not values.get("email") and not errors:
             errors.append(RowError(line, self._match_column(), "needs an external_id or an email to match a customer"))
         if attributes:
@@ -259,9 +291,11 @@ def import_customers(
     `mapping` None maps columns named like fields. Raises ImportInvalid for a mapping that cannot
     work; bad rows are reported, not raised. `progress(rows_read)` is called every few thousand rows.
     """
-    # strict: an unterminated quote is an error, not a last cell that swallows the rest of the file.
-    reader = csv.DictReader(_text(stream), strict=True)
+    lines = iter(_text(stream))
     try:
+        first = next(lines, "")
+        # strict: an unterminated quote is an error, not a last cell that swallows the rest of the file.
+        reader = csv.DictReader(itertools.chain([first], lines), delimiter=detect_separator(first), strict=True)
         header = [h for h in (reader.fieldnames or []) if h is not None]
     except UnicodeDecodeError as exc:
         raise ImportInvalid(f"the file is not UTF-8 text (save it as CSV UTF-8): {exc.reason}") from exc

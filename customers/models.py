@@ -169,7 +169,8 @@ class CustomerImport(models.Model):
     """A CSV import run in the background: the file, the choices made, progress and the report.
 
     The file is kept on the row (not on disk) so any worker machine can run the import; it is
-    cleared once the import has finished.
+    cleared once the import has finished, except when bad rows stopped it: then it waits for "Import
+    the good rows".
     """
 
     class Status(models.TextChoices):

@@ -51,14 +51,44 @@ def test_upload_map_and_import_while_waiting_with_groups_current(staff_client):
     assert list(Membership.objects.filter(group=group).values_list("customer__email", flat=True)) == ["ann@example.com"]
 
 
-def test_bad_rows_are_listed_and_nothing_is_imported(staff_client):
+def test_bad_rows_are_listed_with_their_value_and_nothing_is_imported(staff_client):
     job = upload(staff_client, b"Mail\nann@example.com\nnot-an-email\n")
     response = staff_client.post(
         reverse("admin:customers_customer_import_mapping", args=[job.pk]), {"target_0": "email"}, follow=True
     )
-    assert b"Nothing imported" in response.content and b"not-an-email" not in response.content
-    assert b"<td>3</td><td>Mail</td>" in response.content
+    html = response.content.decode()
+    assert "Nothing imported: 1 of 2 rows has problems." in html
+    assert "<td>3</td><td>Mail</td><td><code>not-an-email</code></td><td>Enter a valid email address.</td>" in html
     assert not Customer.objects.exists()
+
+
+def test_the_good_rows_of_a_rejected_file_import_without_uploading_it_again(staff_client):
+    group = CustomerGroup.objects.create(
+        name="Customers", slug="customers", rules={"field": "role", "op": "eq", "value": "customer"}
+    )
+    job = upload(staff_client, b"Mail;Role\nann@example.com;customer\nnot-an-email;customer\nbob@example.com;staff\n")
+    mapping = reverse("admin:customers_customer_import_mapping", args=[job.pk])
+    report = staff_client.post(mapping, {"target_0": "email", "target_1": "role"}, follow=True).content.decode()
+    assert "Nothing imported: 1 of 3 rows has problems." in report
+    assert 'value="Import the good 2 rows"' in report
+    good_rows = reverse("admin:customers_customer_import_good_rows", args=[job.pk])
+    assert staff_client.get(good_rows).status_code == 405  # it changes customers: POST only
+    done = staff_client.post(good_rows, follow=True).content.decode()
+    assert "Imported 2 rows: 2 created, 0 updated, 1 bad row skipped." in done
+    assert 'id="import-good-rows"' not in done
+    assert sorted(Customer.objects.values_list("email", flat=True)) == ["ann@example.com", "bob@example.com"]
+    assert list(Membership.objects.filter(group=group).values_list("customer__email", flat=True)) == ["ann@example.com"]
+    job.refresh_from_db()
+    assert job.status == "succeeded" and bytes(job.data) == b""  # the file is gone once imported
+    again = staff_client.post(good_rows, follow=True).content.decode()
+    assert "no longer waiting for its good rows" in again and Customer.objects.count() == 2
+
+
+def test_a_file_with_only_bad_rows_offers_no_good_rows(staff_client):
+    job = upload(staff_client, b"Mail\nnot-an-email\n")
+    mapping = reverse("admin:customers_customer_import_mapping", args=[job.pk])
+    report = staff_client.post(mapping, {"target_0": "email"}, follow=True).content.decode()
+    assert "Nothing imported: 1 of 1 row has problems." in report and 'id="import-good-rows"' not in report
 
 
 def test_a_mapping_without_a_match_column_is_refused_on_the_page(staff_client):

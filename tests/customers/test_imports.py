@@ -175,7 +175,7 @@ def test_the_command_imports_and_reports(tmp_path, capsys):
     call_command(
         "import_customers", str(path), "--map", "Mail=email", "--map", "Role=role", "--skip-bad-rows", verbosity=0
     )
-    assert "Imported 1 rows: 1 created" in capsys.readouterr().out
+    assert "Imported 1 row: 1 created" in capsys.readouterr().out
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_customers", str(tmp_path / "missing.csv"), verbosity=0)
 
@@ -193,3 +193,69 @@ def test_a_background_job_records_progress_and_the_report_and_drops_the_file():
     assert job.status == "succeeded" and job.rows_read == 12_000 and bytes(job.data) == b""
     assert job.report["created"] == 12_000 and "Imported 12000 rows" in job.report["summary"]
     assert import_jobs.run(job.pk) is None  # a task delivered twice runs once
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_the_separator_is_found_from_the_header_line(separator):
+    lines = ["email", "first_name", "attributes.note"], ["ann@example.com", "Ann", "one, two; three"]
+    text = "\n".join(separator.join(f'"{cell}"' if "," in cell else cell for cell in line) for line in lines)
+    report = import_customers(csv_bytes(text + "\n"))
+    assert report.imported and report.created == 1
+    ann = Customer.objects.get()
+    assert (ann.first_name, ann.attributes) == ("Ann", {"note": "one, two; three"})
+
+
+def test_a_shopify_export_imports_its_ids_without_their_quote():
+    shopify = "Customer ID,First Name,Email,Phone\n'7210448301122,Ann,ann@example.com,'+14155550100\n"
+    report = import_customers(csv_bytes(shopify), parse_mapping(["Customer ID=external_id", "First Name=first_name",
+                                                                  "Email=email", "Phone=phone"]))  # fmt: skip
+    assert report.imported
+    ann = Customer.objects.get()
+    assert (ann.external_id, ann.phone) == ("7210448301122", "+14155550100")
+
+
+def test_an_apostrophe_that_is_part_of_the_text_stays():
+    import_customers(csv_bytes("email,first_name,last_name\nann@example.com,'Tis,O'Brien\n"))
+    assert Customer.objects.values_list("first_name", "last_name").get() == ("'Tis", "O'Brien")
+
+
+def test_export_then_import_gives_back_the_same_customers(staff_user):
+    from rest_framework.test import APIClient
+
+    AttributeDefinition.objects.create(key="balance", type="number")
+    written = [
+        dict(external_id="C-1", email="ann@example.com", phone="+44 20 7946 0000", first_name="=HYPERLINK(1)",
+             last_name="-dash", email_consent=True, attributes={"note": "@home", "balance": -5}),
+        dict(external_id="C-2", email="bob@example.com", phone="0044 20", first_name="Bob", last_name="'Tis",
+             sms_consent=True, attributes={"note": "\tindented", "balance": 12}),
+    ]  # fmt: skip
+    for values in written:
+        Customer.objects.create(**values)
+    api = APIClient()
+    api.force_authenticate(staff_user)
+    columns = (
+        "external_id,email,phone,first_name,last_name,email_consent,sms_consent,attributes.note,attributes.balance"
+    )
+    exported = b"".join(api.get("/api/customers/export.csv", {"columns": columns}).streaming_content)
+    assert b"'+44 20" in exported and b"'=HYPERLINK(1)" in exported and b"'@home" in exported
+    Customer.objects.all().delete()
+
+    report = import_customers(io.BytesIO(exported))
+    assert report.imported and report.created == 2
+    fields = ["external_id", "email", "phone", "first_name", "last_name", "email_consent", "sms_consent"]
+    for values in written:
+        customer = Customer.objects.get(external_id=values["external_id"])
+        assert {name: getattr(customer, name) for name in fields} == {
+            name: values.get(name, False if name.endswith("consent") else "") for name in fields
+        }
+        assert customer.attributes == values["attributes"]
+
+
+def test_the_command_shows_each_bad_value(tmp_path, capsys):
+    path = tmp_path / "people.csv"
+    path.write_text("email\nnot-an-email\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="Nothing imported: 1 of 1 row has problems"):
+        call_command("import_customers", str(path), verbosity=0)
+    assert (
+        "line 2, column email: Enter a valid email address. (the cell holds 'not-an-email')" in capsys.readouterr().err
+    )

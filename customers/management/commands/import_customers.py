@@ -40,7 +40,8 @@ class Command(BaseCommand):
         except ImportInvalid as exc:
             raise CommandError(str(exc)) from exc
         for error in report.errors:
-            self.stderr.write(f"line {error.line}, column {error.column or '-'}: {error.reason}")
+            value = f" (the cell holds {error.value!r})" if error.value else ""
+            self.stderr.write(f"line {error.line}, column {error.column or '-'}: {error.reason}{value}")
         if report.bad_rows > len(report.errors):
             self.stderr.write(f"... and more: {report.bad_rows} bad rows in all")
         if not report.imported:
