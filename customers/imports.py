@@ -105,7 +105,7 @@ class ImportReport:
 
 
 def rows(count: int, word: str = "row") -> str:
-    """ "1 row", "2 rows". """
+    """ "1 row", "2 rows"."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 

@@ -22,7 +22,7 @@ from customers.models import Customer
 from . import exports, membership_filters, services
 from .forms import ChooseGroupForm
 from .models import CustomerGroup, Membership
-from .rules import Catalogue, explain_rules
+from .rules import Catalogue, validate_rules
 
 # The export's own parameters; everything else in the address is the list's filters and search.
 EXPORT_PARAMETERS = ("columns", "bom")
@@ -127,7 +127,12 @@ class GroupAwareCustomerAdmin(CustomerAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {})}
         if object_id and object_id.isdigit() and request.user.has_perm("groups.view_customergroup"):
-            context["customer_groups"] = group_explanations(int(object_id))
+            customer_id = int(object_id)
+            context["customer_groups"] = group_explanations(customer_id)
+            context["other_groups"] = groups_not_in(customer_id)
+            chosen = request.GET.get("why_not", "")
+            if chosen.isdigit():
+                context["why_not"] = why_not(customer_id, int(chosen))
         return super().change_view(request, object_id, form_url, context)
 
 
@@ -141,16 +146,32 @@ def group_explanations(customer_id: int) -> list[dict]:
         group = membership.group
         item = {"group": group, "added_at": membership.added_at, "why": None}
         if group.is_dynamic and group.rules:
-            item["why"] = explain_rules(
-                group.rules,
-                customer_id,
-                now=now,
-                tz=group.zone,
-                catalogue=catalogue,
-                group_names=group.dependency_names(),
-            )
+            item["why"] = group.explain(customer_id, catalogue, now)
         found.append(item)
     return found
+
+
+def groups_not_in(customer_id: int) -> list[CustomerGroup]:
+    """The dynamic groups the customer is not in: those whose rules can say why not."""
+    return list(
+        CustomerGroup.objects.dynamic()
+        .exclude(memberships__customer_id=customer_id)
+        .order_by("name")
+        .only("pk", "name", "is_active")
+    )
+
+
+def why_not(customer_id: int, group_id: int) -> dict | None:
+    """The group's rules explained for a customer who is not in it: which part does not hold, with the
+    values that decided. None for a group the customer is in, or without rules."""
+    group = CustomerGroup.objects.dynamic().exclude(memberships__customer_id=customer_id).filter(pk=group_id).first()
+    if group is None or not group.rules:
+        return None
+    catalogue = Catalogue.load()
+    problems = validate_rules(group.rules, catalogue=catalogue, group_id=group.pk)
+    if problems:  # stored rules can stop being valid (a deleted group, a changed attribute type)
+        return {"group": group, "why": None, "problem": "; ".join(p["message"] for p in problems)}
+    return {"group": group, "why": group.explain(customer_id, catalogue, timezone.now()), "problem": ""}
 
 
 admin.site.unregister(Customer)

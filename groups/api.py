@@ -35,7 +35,6 @@ from .preview import preview as preview_rules
 from .rules import (
     Catalogue,
     RulesInvalid,
-    explain_rules,
     validate_rules,
 )
 
@@ -496,14 +495,7 @@ class GroupViewSet(viewsets.ModelViewSet):
             raise ValidationError({"detail": "a manual group has no rules to explain"})
         _ensure_stored_rules_valid(group, Catalogue.load())
         try:
-            tree = explain_rules(
-                group.rules,
-                int(customer_id),
-                now=timezone.now(),
-                tz=group.zone,
-                catalogue=Catalogue.load(),
-                group_names=group.dependency_names(),
-            )
+            tree = group.explain(int(customer_id), Catalogue.load(), timezone.now())
         except LookupError:
             return Response({"detail": f"no customer with id {customer_id}"}, status=status.HTTP_404_NOT_FOUND)
         tree["member"] = Membership.objects.filter(group=group, customer_id=customer_id).exists()

@@ -12,7 +12,7 @@ from django.db.models.functions import MD5, Cast
 
 from customers.models import Customer
 
-from .rules import Catalogue, compile_rules, describe_rules, render_sql, rule_dependencies
+from .rules import Catalogue, compile_rules, describe_rules, explain_rules, render_sql, rule_dependencies
 
 
 class Tag(models.Model):
@@ -118,6 +118,13 @@ class CustomerGroup(models.Model):
     def rule_sentence(self, catalogue: Catalogue) -> str:
         """The rules as staff read them, e.g. "Customers whose role is customer"."""
         return describe_rules(self.rules, catalogue=catalogue, group_names=self.dependency_names())
+
+    def explain(self, customer_id: int, catalogue: Catalogue, now: datetime) -> dict:
+        """Which parts of the rules hold for one customer, with the values that decided (LookupError
+        when there is no such customer); the API's explain and the customer page's why and why not."""
+        return explain_rules(
+            self.rules, customer_id, now=now, tz=self.zone, catalogue=catalogue, group_names=self.dependency_names()
+        )
 
     def rule_sql(self, catalogue: Catalogue, now: datetime) -> str:
         """The query that selects the members now, with its values written in."""

@@ -72,3 +72,34 @@ def test_viewer_sees_a_customers_groups_but_no_group_actions(viewer_client, cust
 
 def test_import_page_is_still_reachable_from_the_customer_admin(admin_client):
     assert admin_client.get(reverse("admin:customers_customer_import")).status_code == 200
+
+
+def test_the_customer_page_explains_on_demand_why_they_are_not_in_a_group(admin_client, customers, dynamic_group):
+    bob = customers[1]  # role "staff": not in the "Customers" group
+    url = reverse("admin:customers_customer_change", args=[bob.pk])
+    page = admin_client.get(url).content.decode()
+    assert f'<option value="{dynamic_group.pk}"' in page and 'id="why-not"' not in page  # only on demand
+    html = admin_client.get(url, {"why_not": dynamic_group.pk}).content.decode()
+    why_not = html[html.index('id="why-not"') :]
+    assert "Why not in" in why_not and "Customers" in why_not
+    assert "✖" in why_not and "“staff”" in why_not  # the rule that failed and the value that decided
+    assert 'id="why-not-holds"' not in why_not
+
+
+def test_a_group_the_customer_is_in_is_not_offered_for_why_not(admin_client, customers, dynamic_group):
+    ann = customers[0]
+    url = reverse("admin:customers_customer_change", args=[ann.pk])
+    html = admin_client.get(url, {"why_not": dynamic_group.pk}).content.decode()
+    assert 'id="why-not"' not in html and f'<option value="{dynamic_group.pk}"' not in html
+
+
+def test_why_not_says_when_the_rules_already_hold(admin_client, customers, dynamic_group):
+    from django.db import connection
+
+    # Changed in the database behind the app's back, so nothing announced it: the group has not caught up.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE customers_customer SET role = 'customer' WHERE id = %s", [customers[1].pk])
+    html = admin_client.get(
+        reverse("admin:customers_customer_change", args=[customers[1].pk]), {"why_not": dynamic_group.pk}
+    ).content.decode()
+    assert 'id="why-not-holds"' in html
