@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 
+from .forms import AccountForm, CustomerForm
 from .models import Account, AccountMembership, AttributeDefinition, Customer, Event
 
 RECENT_EVENTS = 50
@@ -33,6 +34,7 @@ class CustomerAccountInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerForm
     list_display = ["__str__", "email", "external_id", "role", "status", "signup_source", "created_at"]
     list_filter = ["role", "status", "signup_source", "email_consent", "sms_consent"]
     search_fields = ["=external_id", "=member_id", "email", "first_name", "last_name", "phone"]
@@ -81,6 +83,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
     list_display = ["__str__", "kind", "external_id", "created_at"]
     list_filter = ["kind"]
     search_fields = ["=external_id", "name"]

@@ -73,8 +73,19 @@ class AccountLinkSerializer(serializers.Serializer):
     role = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
 
 
+TEXT_FIELDS = customer_fields.of_type(customer_fields.CUSTOMER_FIELDS, customer_fields.TEXT)
+BOOLEAN_FIELDS = customer_fields.of_type(customer_fields.CUSTOMER_FIELDS, customer_fields.BOOLEAN)
+
+
+def _refuse_null(name: str) -> str:
+    return f"{name} is true or false, not null: send false when the customer has not consented"
+
+
 class CustomerSerializer(serializers.ModelSerializer):
-    email = serializers.EmailField(max_length=320, allow_blank=True, required=False)
+    """A customer. `null` for a text field means "none" (stored as empty text); in `attributes`, a key
+    sent as `null` is removed. Consents are true or false only."""
+
+    email = serializers.EmailField(max_length=320, allow_blank=True, allow_null=True, required=False)
     attributes = AttributesField(required=False)
     accounts = serializers.SerializerMethodField()
 
@@ -88,9 +99,25 @@ class CustomerSerializer(serializers.ModelSerializer):
             *customer_fields.CUSTOMER_TIMESTAMPS,
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            **{name: {"allow_null": True} for name in TEXT_FIELDS if name != "email"},
+            **{name: {"error_messages": {"null": _refuse_null(name)}} for name in BOOLEAN_FIELDS},
+        }
 
     def validate_external_id(self, value):
         return value or None
+
+    def validate(self, data):
+        for name in TEXT_FIELDS:
+            if name != "external_id" and name in data and data[name] is None:
+                data[name] = ""
+        return data
+
+    def create(self, validated_data):
+        return super().create(_without_removed_attributes(validated_data))
+
+    def update(self, instance, validated_data):
+        return super().update(instance, _without_removed_attributes(validated_data))
 
     @extend_schema_field(AccountLinkSerializer(many=True))
     def get_accounts(self, customer: Customer) -> list[dict]:
@@ -107,9 +134,17 @@ class IdentifySerializer(CustomerSerializer):
         pass
 
     def validate(self, data):
+        data = super().validate(data)
         if not data.get("external_id") and not data.get("email"):
             raise ValidationError({"external_id": ["give an external_id or an email to identify the customer"]})
         return data
+
+
+def _without_removed_attributes(data: dict) -> dict:
+    """Create and update store `attributes` as sent: a key sent as null is one the customer does not have."""
+    if data.get("attributes"):
+        data = {**data, "attributes": {k: v for k, v in data["attributes"].items() if v is not None}}
+    return data
 
 
 class AccountSerializer(serializers.ModelSerializer):

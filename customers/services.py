@@ -45,12 +45,18 @@ def find_customer(external_id: str | None, email: str | None, *, lock: bool = Fa
     return customers.alias(email_ci=Lower("email")).filter(email_ci=email.lower()).order_by("pk").first()
 
 
+def merge_attributes(stored: dict | None, sent: dict) -> dict:
+    """The stored attributes updated with those sent; a key sent as None is removed."""
+    merged = {**(stored or {}), **sent}
+    return {key: value for key, value in merged.items() if not (key in sent and sent[key] is None)}
+
+
 def identify_customer(
     values: dict, *, attributes: dict | None = None, accounts: Sequence[dict] = ()
 ) -> tuple[Customer, bool]:
     """Create or update the customer named by `values` (external_id else email); returns it and
-    whether it was created. Attributes are merged into the stored ones; accounts are linked (and
-    created by external_id when new), never unlinked."""
+    whether it was created. Attributes are merged into the stored ones (None removes a key); accounts
+    are linked (and created by external_id when new), never unlinked."""
     external_id = values.get("external_id") or None
     email = values.get("email") or None
     with transaction.atomic():
@@ -65,7 +71,7 @@ def identify_customer(
                     setattr(customer, name, values[name])
             customer.external_id = customer.external_id or None
             if attributes:
-                customer.attributes = {**(customer.attributes or {}), **attributes}
+                customer.attributes = merge_attributes(customer.attributes, attributes)
             try:
                 # A concurrent identify may create the same external_id between our read and write:
                 # the savepoint lets us find and update that customer instead of failing.
@@ -107,7 +113,7 @@ def identify_account(external_id: str, values: dict, *, attributes: dict | None 
             if name in values:
                 setattr(account, name, values[name])
         if attributes:
-            account.attributes = {**(account.attributes or {}), **attributes}
+            account.attributes = merge_attributes(account.attributes, attributes)
         account.save()  # announces the account's members: their account conditions may change
     return account, created
 

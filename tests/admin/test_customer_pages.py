@@ -13,6 +13,13 @@ from groups.models import MembershipChange
 pytestmark = pytest.mark.django_db
 
 
+def inline_management_forms(html: str) -> dict[str, str]:
+    """The inlines' management fields as the page has them, so a posted form keeps its inlines unchanged."""
+    import re
+
+    return dict(re.findall(r'name="([\w-]+-(?:TOTAL|INITIAL|MIN_NUM|MAX_NUM)_FORMS)"[^>]*value="(\d*)"', html))
+
+
 def test_customer_page_shows_groups_with_why_events_and_accounts(admin_client, customers, dynamic_group):
     ann = customers[0]
     AccountMembership.objects.create(customer=ann, account=Account.objects.create(name="The Smiths", kind="household"))
@@ -103,3 +110,33 @@ def test_why_not_says_when_the_rules_already_hold(admin_client, customers, dynam
         reverse("admin:customers_customer_change", args=[customers[1].pk]), {"why_not": dynamic_group.pk}
     ).content.decode()
     assert 'id="why-not-holds"' in html
+
+
+def test_the_customer_form_checks_attributes_against_the_catalogue(admin_client, customers):
+    from customers.models import AttributeDefinition, Customer
+
+    AttributeDefinition.objects.create(key="points", type="number")
+    ann = customers[0]
+    url = reverse("admin:customers_customer_change", args=[ann.pk])
+    form = {"first_name": "Ann", "email": ann.email, "external_id": ann.external_id, "role": "customer",
+            **inline_management_forms(admin_client.get(url).content.decode())}  # fmt: skip
+    refused = admin_client.post(url, {**form, "attributes": '{"points": "lots"}'})
+    assert refused.status_code == 200
+    assert (
+        "&#x27;points&#x27; is declared as number: expected a number, got &#x27;lots&#x27;" in refused.content.decode()
+    )
+    saved = admin_client.post(url, {**form, "attributes": '{"points": "12", "tier": null}'})
+    assert saved.status_code == 302
+    assert Customer.objects.get(pk=ann.pk).attributes == {"points": 12}
+
+
+def test_the_account_form_checks_account_attributes(admin_client):
+    from customers.models import AttributeDefinition
+
+    AttributeDefinition.objects.create(key="seats", type="number", entity="account")
+    response = admin_client.post(
+        reverse("admin:customers_account_add"),
+        {"name": "Acme", "kind": "business", "attributes": '{"seats": "many"}',
+         **inline_management_forms(admin_client.get(reverse("admin:customers_account_add")).content.decode())},
+    )  # fmt: skip
+    assert response.status_code == 200 and "declared as number" in response.content.decode()

@@ -167,3 +167,50 @@ def test_filtered_customers_export_as_csv(api, cast, customers_group):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines == ["external_id,email", "a,Ann@Example.com", ",cy@example.com"]
+
+
+def test_identify_takes_null_as_no_value_and_null_attributes_away(api):
+    AttributeDefinition.objects.create(key="points", type="number")
+    customer = Customer.objects.create(
+        external_id="pos-1", email="ann@example.com", phone="+44 20", birthdate="1990-02-01",
+        attributes={"tier": "gold", "points": 3, "note": "x"},
+    )  # fmt: skip
+    response = api.post(
+        "/api/customers/identify/",
+        {"external_id": "pos-1", "phone": None, "birthdate": None, "attributes": {"tier": None, "points": None,
+                                                                                 "note": "y"}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    assert response.json()["phone"] == "" and response.json()["attributes"] == {"note": "y"}
+    customer.refresh_from_db()
+    assert (customer.phone, customer.birthdate, customer.email) == ("", None, "ann@example.com")
+    assert customer.attributes == {"note": "y"}
+
+
+def test_groups_follow_a_value_removed_by_null(api):
+    group = CustomerGroup.objects.create(
+        name="With a phone", slug="with-a-phone", rules={"field": "phone", "op": "is_not_empty"}
+    )
+    customer = Customer.objects.create(external_id="pos-1", phone="+44 20")
+    services.refresh(group)
+    assert members(group) == {customer.pk}
+    api.post("/api/customers/identify/", {"external_id": "pos-1", "phone": None}, format="json")
+    assert members(group) == set()
+
+
+@pytest.mark.parametrize("field", ["email_consent", "sms_consent"])
+def test_consents_refuse_null_with_a_clear_message(api, field):
+    customer = Customer.objects.create(external_id="pos-1", **{field: True})
+    response = api.post("/api/customers/identify/", {"external_id": "pos-1", field: None}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {field: [f"{field} is true or false, not null: send false when the customer has "
+                                       "not consented"]}  # fmt: skip
+    customer.refresh_from_db()
+    assert getattr(customer, field) is True
+
+
+def test_a_patch_with_a_null_attribute_leaves_the_key_out(api):
+    customer = Customer.objects.create(email="ann@example.com", attributes={"tier": "gold"})
+    response = api.patch(f"/api/customers/{customer.pk}/", {"attributes": {"tier": None, "vip": True}}, format="json")
+    assert response.status_code == 200 and response.json()["attributes"] == {"vip": True}
