@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from customers.models import Customer
 
-from . import admin_tabs, admin_views, charts, exports, rule_history, schedules, services
+from . import admin_columns, admin_tabs, admin_views, charts, exports, rule_history, schedules, services
 from .dependencies import dependants_of
 from .forms import CustomerGroupForm
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
@@ -171,6 +171,9 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     @admin.display(description="Sync")
     def sync(self, group: CustomerGroup) -> str:
         return "On (no connected apps)" if group.sync_enabled else "Off"
+
+    def get_list_display(self, request):
+        return admin_columns.list_display_for(self, request)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_refresh": self.has_change_permission(request)}

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from config.timezones import is_time_zone_name
 from customers import services as customer_services
 
-from . import exports, services, suggestions
+from . import admin_columns, exports, services, suggestions
 from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup, RuleVersion
@@ -45,6 +45,7 @@ def urls(model_admin) -> list:
         path("refresh-all/", view(refresh_all, post_only=True), name="groups_customergroup_refresh_all"),
         path("preview/", view(preview, post_only=True), name="groups_customergroup_preview"),
         path("values/", view(field_values), name="groups_customergroup_values"),
+        path("columns/", view(admin_columns.choose_columns), name="groups_customergroup_columns"),
         path("<path:object_id>/refresh/", view(refresh, post_only=True), name="groups_customergroup_refresh"),
         path("<path:object_id>/activate/", view(activate, post_only=True), name="groups_customergroup_activate"),
         path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),

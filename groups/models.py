@@ -342,3 +342,17 @@ class SizeSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_count} members in group {self.group_id} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class ListColumns(models.Model):
+    """The columns one member of staff chose for a back-office list, in their order (the group list's "Columns")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    list_name = models.CharField(max_length=64)
+    columns = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "list_name"], name="list_columns_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.list_name} columns of user {self.user_id}"

@@ -157,3 +157,47 @@ def test_every_time_on_the_group_pages_says_its_zone(admin_client, settings, dyn
         assert "In the site's time zone (Europe/Paris)" in html
     else:
         assert " EST" not in html and " EDT" not in html
+
+
+def list_columns(client) -> list[str]:
+    import re
+
+    html = client.get(reverse("admin:groups_customergroup_changelist")).content.decode()
+    return re.findall(r'<th scope="col" class="[^"]*\bcolumn-(\w+)', html)
+
+
+def test_each_user_chooses_and_orders_the_group_list_columns(admin_client, viewer, dynamic_group):
+    from django.test import Client
+
+    url = reverse("admin:groups_customergroup_columns")
+    default = list_columns(admin_client)
+    assert default[:3] == ["name", "kind_short", "active"]
+    order = default[1:]
+    # Move "Members" up twice, hide the trend and the sync: nothing is kept until saved.
+    page = admin_client.post(url, {"order": order, "shown": order, "move": "members:up"})
+    assert "Not saved yet" in page.content.decode()
+    moved = [c["name"] for c in page.context["columns"]]
+    assert moved[:3] == ["kind_short", "members", "active"]
+    page = admin_client.post(url, {"order": moved, "shown": order, "move": "members:up"})
+    moved = [c["name"] for c in page.context["columns"]]
+    assert list_columns(admin_client) == default
+    shown = [c for c in moved if c not in ("trend", "sync")]
+    response = admin_client.post(url, {"order": moved, "shown": shown, "save": "1"})
+    assert response.status_code == 302
+    assert list_columns(admin_client) == ["name", "members", "kind_short", "active", "refresh", "last_refreshed",
+                                          "next_run", "tag_list"]  # fmt: skip
+    # Kept for that user only; another sees the usual columns, and a reset brings them back.
+    other = Client()
+    other.force_login(viewer)
+    assert list_columns(other) == default
+    admin_client.post(url, {"reset": "1"})
+    assert list_columns(admin_client) == default
+
+
+def test_the_tag_filter_lists_only_the_groups_with_that_tag(admin_client, dynamic_group, manual_group):
+    team = dynamic_group.tags.create(name="Team")
+    manual_group.tags.create(name="Events")
+    page = admin_client.get(reverse("admin:groups_customergroup_changelist"), {"tags__id__exact": team.pk})
+    assert [g.name for g in page.context["cl"].result_list] == ["Customers"]
+    html = page.content.decode()
+    assert ">Customers</a>" in html and ">Tasting panel</a>" not in html

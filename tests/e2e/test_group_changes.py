@@ -92,3 +92,21 @@ def test_a_text_value_is_offered_from_the_values_in_use(page, regulars):
     # The time zone is picked from the list of names.
     assert page.locator("#id_time_zone").get_attribute("list") == "id_time_zone_names"
     expect(page.locator("#id_time_zone_names option[value='Europe/Paris']")).to_have_count(1)
+
+
+def test_staff_choose_and_order_the_group_list_columns(page, regulars):
+    page.goto(f"{page.base}/admin/groups/customergroup/")
+    headers = page.locator("#result_list thead th")
+    expect(headers.nth(2)).to_have_text("Kind")
+    page.click("#choose-columns")
+    page.uncheck("#show-trend")
+    page.click("button[aria-label='Move Members up']")
+    page.click("button[aria-label='Move Members up']")
+    expect(page.locator("#column-chooser tbody tr").nth(1)).to_contain_text("Members")
+    expect(page.locator("#show-trend")).not_to_be_checked()  # kept while moving, before saving
+    page.click("#save-columns")
+    expect(page.locator(".messagelist")).to_contain_text("in your order")
+    expect(headers.nth(2)).to_have_text("Members")
+    expect(page.locator("#result_list thead")).not_to_contain_text("Trend")
+    page.reload()  # kept for this person
+    expect(headers.nth(2)).to_have_text("Members")
