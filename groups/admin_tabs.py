@@ -16,7 +16,7 @@ from django.utils import timezone
 from customers.attributes import declared_types
 from customers.models import Customer
 
-from . import charts, exports, health, schedules, services
+from . import charts, exports, health, progress, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot
 from .rules import Catalogue
 
@@ -162,6 +162,7 @@ def settings_context(group: CustomerGroup) -> dict:
         "last_scheduled_time": _in_zone(schedules.last_scheduled_run(group, now)),
         "stale": health.is_stale(group, now),
         "runs": RefreshRun.objects.filter(group=group).select_related("initiated_by")[:RUNS_SHOWN],
+        "progress": progress.refresh_progress(group, now) if group.is_dynamic else None,
     }
     if group.is_dynamic and group.rules:
         catalogue = Catalogue.load()

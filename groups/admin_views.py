@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from config.timezones import is_time_zone_name
 from customers import services as customer_services
 
-from . import admin_columns, exports, services, suggestions
+from . import admin_columns, exports, progress, services, suggestions
 from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup, RuleVersion
@@ -51,6 +51,7 @@ def urls(model_admin) -> list:
         path("<path:object_id>/deactivate/", view(deactivate, post_only=True), name="groups_customergroup_deactivate"),
         path("<path:object_id>/duplicate/", view(duplicate, post_only=True), name="groups_customergroup_duplicate"),
         path("<path:object_id>/export/", view(export), name="groups_customergroup_export"),
+        path("<path:object_id>/progress/", view(refresh_progress), name="groups_customergroup_progress"),
         path(
             "<path:object_id>/rules/<int:version>/restore/",
             view(restore_rules, post_only=True),
@@ -156,6 +157,12 @@ def restore_rules(model_admin, request: HttpRequest, object_id: str, version: in
             f"left; “{group}” now has {group.member_count} members.",
         )
     return _back(request, group)
+
+
+def refresh_progress(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The Settings tab's progress bar asks here while a refresh is queued or running."""
+    group = _group(model_admin, request, object_id, change=False)
+    return JsonResponse({"progress": progress.refresh_progress(group)})
 
 
 def export(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:

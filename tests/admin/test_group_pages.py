@@ -201,3 +201,26 @@ def test_the_tag_filter_lists_only_the_groups_with_that_tag(admin_client, dynami
     assert [g.name for g in page.context["cl"].result_list] == ["Customers"]
     html = page.content.decode()
     assert ">Customers</a>" in html and ">Tasting panel</a>" not in html
+
+
+def test_a_running_refresh_shows_its_progress_against_the_last_runs(admin_client, dynamic_group):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from groups.models import RefreshRun
+
+    now = timezone.now()
+    RefreshRun.objects.filter(group=dynamic_group).update(duration_ms=20_000)
+    running = RefreshRun.objects.create(
+        group=dynamic_group, reason="manual_refresh", status="running", started_at=now - timedelta(seconds=5)
+    )
+    html = admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+    assert 'id="refresh-progress"' in html and "its last refreshes took about 20 s" in html
+    assert '<progress max="100" value="2' in html  # 5 of about 20 seconds: a quarter (and a little more)
+    url = reverse("admin:groups_customergroup_progress", args=[dynamic_group.pk])
+    answer = admin_client.get(url).json()["progress"]
+    assert answer["run"] == running.pk and answer["status"] == "running" and 25 <= answer["percent"] < 50
+    RefreshRun.objects.filter(pk=running.pk).update(status="succeeded", finished_at=now)
+    assert admin_client.get(url).json() == {"progress": None}
+    assert 'id="refresh-progress"' not in admin_client.get(change_url(dynamic_group, "settings")).content.decode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -110,3 +112,24 @@ def test_staff_choose_and_order_the_group_list_columns(page, regulars):
     expect(page.locator("#result_list thead")).not_to_contain_text("Trend")
     page.reload()  # kept for this person
     expect(headers.nth(2)).to_have_text("Members")
+
+
+def test_a_long_refresh_shows_progress_and_the_page_follows_it_to_the_end(page, regulars):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from groups.models import RefreshRun
+
+    RefreshRun.objects.filter(group=regulars).update(duration_ms=600_000)
+    run = RefreshRun.objects.create(
+        group=regulars, reason="manual_refresh", status="running", started_at=timezone.now() - timedelta(minutes=2)
+    )
+    page.goto(f"{page.base}/admin/groups/customergroup/{regulars.pk}/change/?tab=settings")
+    progress = page.locator("#refresh-progress")
+    expect(progress).to_contain_text("its last refreshes took about 10 min 0 s")
+    expect(progress.locator("progress")).to_have_attribute("value", re.compile(r"^2\d$"))  # 2 of 10 minutes
+    # The worker finishes: the page notices by itself and shows the run among the others.
+    RefreshRun.objects.filter(pk=run.pk).update(status="succeeded", finished_at=timezone.now(), duration_ms=130_000)
+    expect(progress).to_have_count(0)
+    expect(page.locator("#runs-panel")).to_contain_text("130000 ms")
