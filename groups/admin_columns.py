@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils.text import capfirst
 
 from .models import CustomerGroup, ListColumns
 
@@ -71,9 +72,9 @@ def choose_columns(model_admin, request: HttpRequest) -> HttpResponse:
         **model_admin.admin_site.each_context(request),
         "opts": CustomerGroup._meta,
         "title": "Columns of the group list",
-        "fixed": label_for_field(FIXED, CustomerGroup, model_admin),
+        "fixed": capfirst(label_for_field(FIXED, CustomerGroup, model_admin)),
         "columns": [
-            {"name": name, "label": label_for_field(name, CustomerGroup, model_admin), "shown": name in shown}
+            {"name": name, "label": capfirst(label_for_field(name, CustomerGroup, model_admin)), "shown": name in shown}
             for name in order
         ],
     }

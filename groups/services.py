@@ -88,7 +88,7 @@ def change_rules(
         )
         CustomerGroup.objects.filter(pk=group.pk).update(rules=rules, rule_version=F("rule_version") + 1)
         group.refresh_from_db()
-        _record_rule_version(group, initiated_by, restored_from=restored_from)
+        record_rule_version(group, initiated_by, restored_from=restored_from)
     return refresh(group, reason=Reason.RULE_CHANGE, initiated_by=initiated_by)
 
 
@@ -105,7 +105,8 @@ def restore_rule_version(group: CustomerGroup, version: int, *, initiated_by=Non
     return change_rules(group, kept.rules, initiated_by=initiated_by, restored_from=version)
 
 
-def _record_rule_version(group: CustomerGroup, initiated_by, *, restored_from: int | None = None) -> None:
+def record_rule_version(group: CustomerGroup, initiated_by=None, *, restored_from: int | None = None) -> None:
+    """Keep the group's rules as they are now as its current version (a group just made, or just changed)."""
     RuleVersion.objects.create(
         group=group,
         version=group.rule_version,
@@ -183,7 +184,7 @@ def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | N
     """A group just created: its schedule task, and its members at once when it is dynamic and active."""
     schedules.sync_schedule(group)
     if group.is_dynamic:
-        _record_rule_version(group, initiated_by)
+        record_rule_version(group, initiated_by)
     if group.is_dynamic and group.is_active:
         return refresh(group, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     return None
@@ -206,7 +207,7 @@ def duplicate_group(group: CustomerGroup, *, initiated_by=None) -> CustomerGroup
         )
         copy.tags.set(group.tags.all())
         if copy.is_dynamic:
-            _record_rule_version(copy, initiated_by)
+            record_rule_version(copy, initiated_by)
     if copy.is_dynamic and copy.is_active:
         refresh(copy, reason=Reason.GROUP_CREATED, initiated_by=initiated_by)
     elif not copy.is_dynamic:

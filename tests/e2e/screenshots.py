@@ -7,6 +7,7 @@ database has only today's snapshot and a flat chart would not show what the char
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from customers.models import Customer
+from groups import services
 from groups.models import CustomerGroup, SizeSnapshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -45,7 +47,7 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1500, "height": 900})
 
 
-def test_screenshots(page):
+def test_screenshots(page, django_user_model):
     call_command("seed_demo", customers=1500, seed=1, verbosity=0)
     add_size_history()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -76,3 +78,20 @@ def test_screenshots(page):
     page.goto(change + "?tab=settings")
     page.wait_for_selector(".rb-preview.rb-ok")  # the live preview has answered
     shoot(page, "settings.png")
+
+    # Trying other rules: the preview names who would enter and who would leave, before saving.
+    lapsed = CustomerGroup.objects.get(slug="lapsed-60-days")
+    tried = {"all": [{"in_group": lapsed.pk}, {"field": "attributes.tier", "op": "eq", "value": "platinum"}]}
+    page.click("text=Rules as JSON")
+    page.fill("#id_rules", json.dumps(tried))
+    page.wait_for_selector(".rb-leaving")
+    page.click("text=Rules as JSON")  # folded again, as staff see it
+    page.locator(".rule-builder").screenshot(path=OUT / "preview.png")
+
+    # Saved by a manager: the rule history shows both versions and what changed.
+    services.change_rules(group, tried, initiated_by=django_user_model.objects.get(username="boss"))
+    page.goto(change + "?tab=settings")
+    page.locator("#rule-history").screenshot(path=OUT / "rule-history.png")
+
+    page.goto(f"{base}/admin/groups/customergroup/columns/")
+    page.locator("#content").screenshot(path=OUT / "columns.png")

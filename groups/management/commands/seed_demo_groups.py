@@ -105,6 +105,8 @@ class Command(BaseCommand):
                 },
             )
             group.tags.set([Tag.objects.get_or_create(name=name)[0] for name in definition["tags"]])
+            if group.is_dynamic and not group.rule_versions.filter(version=group.rule_version).exists():
+                services.record_rule_version(group)  # the rule history starts with the example's rules
             schedules.sync_schedule(group)  # beat's task for the scheduled ones
             slugs[group.slug] = group.pk
         # A few hand-picked members for the manual group, then every dynamic group computes its own.
