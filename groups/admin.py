@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from customers.models import Customer
 
-from . import admin_columns, admin_tabs, admin_views, charts, exports, rule_history, schedules, services
+from . import admin_columns, admin_health, admin_tabs, admin_views, charts, exports, rule_history, schedules, services
 from .dependencies import dependants_of
 from .forms import CustomerGroupForm
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
@@ -271,7 +271,15 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     # --- the group page ----------------------------------------------------------------------------
 
     def get_urls(self):
-        return admin_views.urls(self) + super().get_urls()
+        return admin_views.urls(self) + admin_health.urls(self) + super().get_urls()
+
+    def index_links(self, request) -> list[tuple[str, str]]:
+        """The group health page on the back office's home page, beside the groups (config.admin_site)."""
+        return (
+            [("Group health", reverse("admin:groups_customergroup_health"))]
+            if self.has_view_permission(request)
+            else []
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
