@@ -10,7 +10,9 @@ from collections.abc import Iterable
 
 from django.urls import Resolver404, resolve
 
-# Django's admin pages and the permission each needs; a change page only looked at needs "view".
+# Django's admin pages and the permission each needs; a change page only looked at needs "view". The
+# project's own pages of a model (a group's refresh, its export...) say what they need themselves;
+# one that does not is taken to need "change" to post and "view" to look.
 ADMIN_PAGES = {"changelist": "view", "history": "view", "add": "add", "change": "change", "delete": "delete"}
 
 
@@ -49,10 +51,11 @@ def missing_for_admin_page(request) -> list[str]:
 
     for model in admin.site._registry:
         prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
-        verb = ADMIN_PAGES.get(match.url_name.removeprefix(prefix)) if match.url_name.startswith(prefix) else None
-        if verb is None:
+        if not match.url_name.startswith(prefix):
             continue
-        if verb == "change" and request.method in ("GET", "HEAD"):
+        looking = request.method in ("GET", "HEAD")
+        verb = ADMIN_PAGES.get(match.url_name.removeprefix(prefix), "view" if looking else "change")
+        if verb == "change" and looking:
             verb = "view"
         needed = f"{model._meta.app_label}.{verb}_{model._meta.model_name}"
         if verb == "view" and request.user.has_perm(f"{model._meta.app_label}.change_{model._meta.model_name}"):

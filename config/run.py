@@ -40,6 +40,7 @@ def prepare_database(port: int) -> None:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=1)
+    call_command("setup_roles")
     call_command("seed_demo", if_empty=True)
     call_command("seed_demo_sync", port=receiver_port(port))
 

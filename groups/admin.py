@@ -15,9 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.refusals import needs_sentence
 from customers.models import Customer
 
 from . import admin_columns, admin_health, admin_tabs, admin_views, charts, exports, rule_history, schedules, services
+from .admin_readonly import ReadableSettings
 from .dependencies import dependants_of
 from .forms import CustomerGroupForm
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot, Tag
@@ -61,7 +63,7 @@ class RunStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(CustomerGroup)
-class CustomerGroupAdmin(admin.ModelAdmin):
+class CustomerGroupAdmin(ReadableSettings, admin.ModelAdmin):
     form = CustomerGroupForm
     list_display = ["name", "kind_short", "active", "members", "trend", "refresh", "last_refreshed",
                     "next_run", "tag_list", "sync"]  # fmt: skip
@@ -214,7 +216,11 @@ class CustomerGroupAdmin(admin.ModelAdmin):
         copies = [services.duplicate_group(group, initiated_by=request.user) for group in queryset]
         self.message_user(request, f"{len(copies)} groups duplicated: " + ", ".join(c.name for c in copies) + ".")
 
-    @admin.action(description="Export members of selected groups as CSV", permissions=["view"])
+    def has_export_permission(self, request) -> bool:
+        """Members' emails and phones leave with an export: it takes a permission of its own."""
+        return exports.may_export(request.user)
+
+    @admin.action(description="Export members of selected groups as CSV", permissions=["export"])
     def export_groups(self, request, queryset):
         groups = list(queryset)
         if len(groups) == 1:
@@ -230,7 +236,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
     def _delete_confirmation(self, request, groups: list[CustomerGroup], *, from_action: bool):
         """Like Django's delete_selected: a summary of what goes, then the same POST with "post"=yes deletes."""
         if not self.has_delete_permission(request):
-            raise PermissionDenied
+            raise PermissionDenied(needs_sentence(["groups.delete_customergroup"]))
         if request.POST.get("post") == "yes":
             names = ", ".join(g.name for g in groups)
             doomed = CustomerGroup.objects.filter(pk__in=[g.pk for g in groups])
@@ -306,6 +312,7 @@ class CustomerGroupAdmin(admin.ModelAdmin):
             "can_add": self.has_add_permission(request),
             "can_delete": self.has_delete_permission(request, group),
             "can_view_customers": request.user.has_perm("customers.view_customer"),
+            "can_export": self.has_export_permission(request),
         }
         context.update(self.tab_context(request, group, tab))
         return super().change_view(request, object_id, form_url, {**context, **(extra_context or {})})

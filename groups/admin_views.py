@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
+from config.refusals import needs_sentence
 from config.timezones import is_time_zone_name
 from customers import services as customer_services
 
@@ -66,6 +67,10 @@ def urls(model_admin) -> list:
     ]
 
 
+VIEW = "groups.view_customergroup"
+CHANGE = "groups.change_customergroup"
+
+
 # --- shared operations (the list's actions call these too) ---------------------------------------
 
 
@@ -80,7 +85,7 @@ def _group(model_admin, request: HttpRequest, object_id: str, *, change: bool) -
         model_admin.has_change_permission(request, group) if change else model_admin.has_view_permission(request, group)
     )
     if not allowed:
-        raise PermissionDenied
+        raise PermissionDenied(needs_sentence([CHANGE if change else VIEW]))
     return group
 
 
@@ -105,7 +110,7 @@ def refresh(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
 
 def refresh_all(model_admin, request: HttpRequest) -> HttpResponse:
     if not model_admin.has_change_permission(request):
-        raise PermissionDenied
+        raise PermissionDenied(needs_sentence([CHANGE]))
     groups = dependency_order(list(CustomerGroup.objects.active_dynamic()))
     for group in groups:  # queued dependencies first, so a worker meets them in that order
         services.queue_refresh(group, initiated_by=request.user)
@@ -132,7 +137,7 @@ def deactivate(model_admin, request: HttpRequest, object_id: str) -> HttpRespons
 def duplicate(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     group = _group(model_admin, request, object_id, change=False)
     if not model_admin.has_add_permission(request):
-        raise PermissionDenied
+        raise PermissionDenied(needs_sentence(["groups.add_customergroup"]))
     copy = services.duplicate_group(group, initiated_by=request.user)
     model_admin.message_user(request, f"“{copy}” created as a copy of “{group}”.")
     return redirect(reverse("admin:groups_customergroup_change", args=[copy.pk]) + "?tab=settings")
@@ -167,6 +172,8 @@ def refresh_progress(model_admin, request: HttpRequest, object_id: str) -> HttpR
 
 def export(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:
     group = _group(model_admin, request, object_id, change=False)
+    if not exports.may_export(request.user):
+        raise PermissionDenied(exports.EXPORT_NEEDED)
     try:
         return exports.export_response(group, request.GET.get("columns"), request.GET.get("bom") == "1")
     except exports.ColumnsInvalid as exc:

@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from config.refusals import needs_sentence
+from groups import exports
 from groups.admin import CustomerGroupAdmin
 from groups.models import CustomerGroup
 
@@ -142,6 +144,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         return self.readonly_fields if obj and obj.pk else []
 
     def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):  # the choice of app comes before Django's own check
+            raise PermissionDenied(needs_sentence(["integrations.add_connection"]))
         kind = request.GET.get("kind") or request.POST.get("kind")
         if kind not in {p.kind for p in kinds()}:
             # Plain values: a template calls a class it is given, and that would instantiate it.
@@ -268,8 +272,8 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
         group = self.get_object(request, unquote(object_id))
         if group is None:
             raise Http404("No such group.")
-        if not self.has_view_permission(request, group):
-            raise PermissionDenied
+        if not self.has_view_permission(request, group) or not self.has_export_permission(request):
+            raise PermissionDenied(exports.EXPORT_NEEDED)  # a file of members' names and emails
         return marsello.tag_csv_response(group)
 
     def sync_on(self, request, object_id):

@@ -20,7 +20,7 @@ def test_viewer_sees_every_tab_without_action_buttons(viewer_client, dynamic_gro
     assert page.status_code == 200
     for button in ('id="refresh-now"', 'id="deactivate"', 'id="duplicate"', 'id="delete-group"', 'name="_save"'):
         assert button not in html
-    assert "Export CSV" in html  # looking includes downloading
+    assert "Export CSV" not in html and 'id="export-link"' not in html  # looking is not downloading the members
 
 
 def test_viewer_sees_the_list_without_refresh_all_or_actions(viewer_client, dynamic_group):
@@ -28,7 +28,7 @@ def test_viewer_sees_the_list_without_refresh_all_or_actions(viewer_client, dyna
     assert "Customers" in html and 'id="refresh-all"' not in html
     for action in ("refresh_groups", "deactivate_groups", "delete_groups", "duplicate_groups"):
         assert f'value="{action}"' not in html
-    assert 'value="export_groups"' in html
+    assert 'value="export_groups"' not in html  # exports take a permission of their own
 
 
 @pytest.mark.parametrize("verb", ["refresh", "activate", "deactivate", "duplicate"])
@@ -75,3 +75,17 @@ def test_preview_needs_view_permission(client, django_user_model, customers):
     client.force_login(nobody)
     response = client.post(reverse("admin:groups_customergroup_preview"), "{}", content_type="application/json")
     assert response.status_code == 403
+
+
+def test_the_export_permission_brings_the_group_exports(viewer_client, viewer, dynamic_group):
+    from django.contrib.auth.models import Permission
+
+    export = reverse("admin:groups_customergroup_export", args=[dynamic_group.pk])
+    refused = viewer_client.get(export)
+    assert refused.status_code == 403 and "Can export customers and group members as CSV" in refused.content.decode()
+    viewer.user_permissions.add(Permission.objects.get(codename="export_customer"))
+    page = viewer_client.get(reverse("admin:groups_customergroup_change", args=[dynamic_group.pk]) + "?tab=members")
+    assert "Export CSV" in page.content.decode() and 'id="export-link"' in page.content.decode()
+    assert b"ann@example.com" in b"".join(viewer_client.get(export).streaming_content)
+    listing = viewer_client.get(reverse("admin:groups_customergroup_changelist")).content.decode()
+    assert 'value="export_groups"' in listing
