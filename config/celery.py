@@ -17,6 +17,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "groups.apply_due_activations": {"task": "groups.apply_due_activations", "schedule": 60.0},
     "groups.reset_stuck_runs": {"task": "groups.reset_stuck_runs", "schedule": 60.0},
+    # Always-current groups: the customers whose time has come, and calendar rollovers.
+    "groups.sweep_always_current": {"task": "groups.sweep_always_current", "schedule": 60.0},
     "groups.record_daily_sizes": {"task": "groups.record_daily_sizes", "schedule": 3600.0},
     # Sync: drain every running sync even if no commit announced it, and reconcile each once a day.
     "integrations.sweep": {"task": "integrations.sweep", "schedule": 60.0},

@@ -97,8 +97,11 @@ def evaluate(
         for group in dependency_order(groups):
             with transaction.atomic():
                 lock_groups([group.pk], shared=False)
-                conditions = {group.pk: condition_of(group, now, catalogue)}
+                template = template_of(group, catalogue)
+                conditions = {group.pk: template.at(now)}
                 changed = _apply_staged([group], None, conditions, reason, run_id, now=None)
+                if group.is_always_current and template.moment is not None:
+                    _lower_due_times(template.moment, now)
                 _count_members(changed)
             outcome.merge(changed)
         return outcome
@@ -159,7 +162,50 @@ def evaluate_active(
     return outcome
 
 
-def _evaluate_customers(scopes, templates, now, reason, run_id, outcome: Outcome) -> Outcome:
+def evaluate_due(customer_ids: Sequence[int], now: datetime) -> Outcome:
+    """The sweep: these customers, whose next moment has come, in every active always-current group
+    and the groups that depend on those, with the reason "time".
+
+    Every always-current group is evaluated for them, so their due times are set anew rather than
+    only lowered: each customer's is deleted and written again by the evaluation (none when time
+    alone can no longer change any of their results).
+    """
+    plan = _active_plan()
+    outcome = Outcome(failed=dict(plan.failed))
+    levels = plan.always_current_levels()
+    if not levels:
+        _evaluate_none(customer_ids)
+        return outcome
+    scopes = [(levels, customer_ids)]
+    return _evaluate_customers(scopes, plan.templates, now, Reason.TIME, None, outcome, exact_due=True)
+
+
+def _evaluate_none(customer_ids: Sequence[int]) -> None:
+    """No group is always current any more: nobody is due."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM groups_customerdue WHERE customer_id = ANY(%s::bigint[])", [list(customer_ids)])
+
+
+def _lower_due_times(moment: Compiled, now: datetime) -> None:
+    """A full refresh of an always-current group: each customer's due time lowered to the group's
+    next moment for them where that is earlier (the other groups' moments did not change)."""
+    text, params = moment.at(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO groups_customerdue (customer_id, due_at)
+                SELECT c.id, x.due_at FROM customers_customer c CROSS JOIN LATERAL (SELECT {text} AS due_at) x
+                WHERE x.due_at IS NOT NULL
+                {_LOWER_DUE}""",
+            params,
+        )
+
+
+# Early is safe, late is not: a subset of the groups can only bring a customer's due time forward.
+_LOWER_DUE = """ON CONFLICT (customer_id) DO UPDATE SET due_at = EXCLUDED.due_at
+                WHERE EXCLUDED.due_at < groups_customerdue.due_at"""
+
+
+def _evaluate_customers(scopes, templates, now, reason, run_id, outcome: Outcome, *, exact_due=False) -> Outcome:
     """Evaluate each scope's customers in its levels of groups, each customer under its row lock, so
     two evaluations of one customer never overlap. `scopes` holds (levels, customer ids) pairs with
     no customer in two; they are evaluated in one transaction.
@@ -171,16 +217,22 @@ def _evaluate_customers(scopes, templates, now, reason, run_id, outcome: Outcome
     scopes = [(levels, sorted({int(i) for i in ids})) for levels, ids in scopes if levels and ids]
     if not scopes:
         return outcome
-    busy = _evaluate_locked(scopes, templates, now, reason, run_id, outcome, skip_locked=True)
+    busy = _evaluate_locked(scopes, templates, now, reason, run_id, outcome, skip_locked=True, exact_due=exact_due)
     if busy:
         held = [(levels, [i for i in ids if i in busy]) for levels, ids in scopes]
         held = [(levels, ids) for levels, ids in held if ids]
-        _evaluate_locked(held, templates, now, reason, run_id, outcome, skip_locked=False)
+        _evaluate_locked(held, templates, now, reason, run_id, outcome, skip_locked=False, exact_due=exact_due)
     return outcome
 
 
-def _evaluate_locked(scopes, templates, now, reason, run_id, outcome: Outcome, *, skip_locked: bool) -> set[int]:
-    """Lock the customers' rows and evaluate the locked ones; returns those skipped as locked elsewhere."""
+def _evaluate_locked(
+    scopes, templates, now, reason, run_id, outcome: Outcome, *, skip_locked: bool, exact_due: bool
+) -> set[int]:
+    """Lock the customers' rows and evaluate the locked ones; returns those skipped as locked elsewhere.
+
+    With `exact_due` (the sweep), their due times are deleted first, under the same locks, and the
+    evaluation writes them anew.
+    """
     ids = sorted(i for _, scope in scopes for i in scope)
     with transaction.atomic():
         lock_groups(sorted({g.pk for levels, _ in scopes for level in levels for g in level}), shared=True)
@@ -191,6 +243,10 @@ def _evaluate_locked(scopes, templates, now, reason, run_id, outcome: Outcome, *
                 [ids],
             )
             locked = {row[0] for row in cursor.fetchall()}
+            if exact_due:
+                # The waiting pass also clears customers deleted meanwhile, so they are not due again.
+                cleared = sorted(locked) if skip_locked else ids
+                cursor.execute("DELETE FROM groups_customerdue WHERE customer_id = ANY(%s::bigint[])", [cleared])
             # One plan for any parameters, made once per connection: see _preparing_cursor.
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         changed = Outcome()
@@ -261,6 +317,14 @@ class _ActivePlan:
             return [(self.levels(names), members)]
         return [(levels, sorted(members)) for levels, members in by_groups.values()]
 
+    def always_current_levels(self) -> list[list[CustomerGroup]]:
+        """The groups the sweep evaluates: the always-current ones and the groups that depend on them."""
+        if "time" not in self._levels:
+            chosen = {g.pk for g in self.groups if g.is_always_current}
+            chosen |= {g.pk for g in dependants_among(chosen, self.groups)}
+            self._levels["time"] = dependency_levels([g for g in self.groups if g.pk in chosen])
+        return self._levels["time"]
+
     def levels(self, events: frozenset[str] | None) -> list[list[CustomerGroup]]:
         """The groups a write can change, in dependency levels."""
         if events not in self._levels:
@@ -275,11 +339,12 @@ class _ActivePlan:
 
 _active: dict[str, _ActivePlan] = {}  # per database alias
 
-# Everything the event path's SQL depends on: the active dynamic groups' rules and zones, and the
+# Everything the event path's SQL depends on: the active dynamic groups' rules, zones and refresh
+# modes (an always-current group's statement also writes due times), and the
 # attribute types (a declared type changes how a rule reads an attribute).
 _FINGERPRINT = """
     SELECT md5(concat(
-        (SELECT string_agg(concat_ws('|', id, rule_version, time_zone, rules_digest), ',' ORDER BY id)
+        (SELECT string_agg(concat_ws('|', id, rule_version, time_zone, rules_digest, refresh_mode), ',' ORDER BY id)
          FROM groups_customergroup WHERE kind = 'dynamic' AND is_active),
         '#',
         (SELECT string_agg(concat_ws('|', entity, key, type), ',' ORDER BY entity, key)
@@ -449,6 +514,12 @@ def _scoped_sets(groups, conditions) -> tuple[str, list]:
     for group in groups:
         aggregates.update(conditions[group.pk].aggregates)
         values.update(conditions[group.pk].values)
+    # Always-current groups' next moments read the same rows: their own aggregates (the earliest
+    # counted event of a rolling window, ...) join the customer's one row, so events are read once.
+    moments = [conditions[g.pk].moment for g in groups if g.always_current and conditions[g.pk].moment is not None]
+    for moment in moments:
+        aggregates.update(moment.aggregates)
+        values.update(moment.values)
     events = event_aggregates_join(aggregates, alias="c")
     derived = customer_values_join(values, alias="c")
     params = [SCOPE, *events.params, *derived.params]
@@ -463,6 +534,8 @@ def _scoped_sets(groups, conditions) -> tuple[str, list]:
     # customer, which sampling overestimates many times over (rows come clustered by customer,
     # so it undercounts the customers), and reads the whole table.
     # OFFSET 0 keeps the lookup a lookup.
+    if moments:
+        return _timed_sets(groups, matches, moments, events, derived, params)
     sql = f"""scope AS (SELECT unnest(%s::bigint[]) AS id),
         scoped_members AS MATERIALIZED (
             SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
@@ -473,6 +546,38 @@ def _scoped_sets(groups, conditions) -> tuple[str, list]:
             SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id
             {events.text} {derived.text}
             CROSS JOIN LATERAL unnest(array_remove(ARRAY[{", ".join(matches)}]::bigint[], NULL)) AS v(group_id)
+        ),
+        current_members AS (
+            SELECT m.group_id, m.customer_id FROM scoped_members m WHERE m.group_id IN ({_id_list(groups)})
+        )"""
+    return sql, params
+
+
+def _timed_sets(groups, matches, moments, events, derived, params) -> tuple[str, list]:
+    """`_scoped_sets` for a level with always-current groups: each customer's matched groups and next
+    moment (the earliest over those groups) come from the same rows, and the moment lowers the
+    customer's stored due time in the same statement (see _LOWER_DUE)."""
+    params = [*params, *(p for moment in moments for p in moment.params)]
+    due = "LEAST(" + ", ".join(moment.text for moment in moments) + ")"
+    sql = f"""scope AS (SELECT unnest(%s::bigint[]) AS id),
+        scoped_members AS MATERIALIZED (
+            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
+                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
+            ) m
+        ),
+        evaluated AS (
+            SELECT c.id, x.matched, x.due_at FROM customers_customer c JOIN scope s ON s.id = c.id
+            {events.text} {derived.text}
+            CROSS JOIN LATERAL (SELECT ARRAY[{", ".join(matches)}]::bigint[] AS matched, {due} AS due_at) x
+        ),
+        target AS (
+            SELECT v.group_id, e.id AS customer_id FROM evaluated e
+            CROSS JOIN LATERAL unnest(array_remove(e.matched, NULL)) AS v(group_id)
+        ),
+        due AS (
+            INSERT INTO groups_customerdue (customer_id, due_at)
+            SELECT id, due_at FROM evaluated WHERE due_at IS NOT NULL
+            {_LOWER_DUE}
         ),
         current_members AS (
             SELECT m.group_id, m.customer_id FROM scoped_members m WHERE m.group_id IN ({_id_list(groups)})
@@ -504,13 +609,14 @@ def _diff_statement(groups, conditions) -> tuple[str, tuple]:
 
 
 def _level_key(groups, conditions) -> tuple:
-    """What a cached statement's text depends on: each group's id, rule version and compiled rules."""
-    return tuple((g.pk, g.rule_version, conditions[g.pk]) for g in groups)
+    """What a cached statement's text depends on: each group's id, rule version, compiled rules and
+    whether it is always current."""
+    return tuple((g.pk, g.rule_version, conditions[g.pk], g.is_always_current) for g in groups)
 
 
 def _scoped_diff_query(key: tuple) -> tuple[list[_Level], str, list]:
-    groups = [_Level(pk, version) for pk, version, _ in key]
-    diff, params = _diff_query(groups, SCOPE, {pk: condition for pk, _, condition in key})
+    groups = [_Level(pk, version, timed) for pk, version, _, timed in key]
+    diff, params = _diff_query(groups, SCOPE, {pk: condition for pk, _, condition, _ in key})
     return groups, diff, params
 
 
@@ -552,6 +658,7 @@ class _Level:
 
     pk: int
     rule_version: int
+    always_current: bool = False
 
 
 # The staged diff of the event path and imports: one table per connection, created on first use,

@@ -42,6 +42,7 @@ class CustomerGroup(models.Model):
     class RefreshMode(models.TextChoices):
         EVENTS = "events", "Events only"
         EVENTS_AND_SCHEDULE = "events_and_schedule", "Events + schedule"
+        ALWAYS_CURRENT = "always_current", "Always current (events + time)"
 
     class RunStatus(models.TextChoices):
         NEVER = "", "Never run"
@@ -75,6 +76,11 @@ class CustomerGroup(models.Model):
     last_run_status = models.CharField(max_length=16, choices=RunStatus.choices, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     failure_count = models.PositiveIntegerField(default=0)
+    # Always-current groups (groups/always_current.py): when the group's calendar windows next roll
+    # over (or a daylight-saving change moves its day-based times), for its full refresh then; and
+    # what the customers' stored next moments were derived from, by the full refresh that wrote them.
+    next_boundary_at = models.DateTimeField(null=True, blank=True, editable=False)
+    moments_of = models.CharField(max_length=100, blank=True, default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -86,7 +92,8 @@ class CustomerGroup(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(kind__in=["dynamic", "manual"]), name="group_kind_valid"),
             models.CheckConstraint(
-                condition=models.Q(refresh_mode__in=["events", "events_and_schedule"]), name="group_refresh_mode_valid"
+                condition=models.Q(refresh_mode__in=["events", "events_and_schedule", "always_current"]),
+                name="group_refresh_mode_valid",
             ),
         ]
 
@@ -96,6 +103,11 @@ class CustomerGroup(models.Model):
     @property
     def is_dynamic(self) -> bool:
         return self.kind == self.Kind.DYNAMIC
+
+    @property
+    def is_always_current(self) -> bool:
+        """Whether the group also changes by time alone, exactly when each customer's result does."""
+        return self.kind == self.Kind.DYNAMIC and self.refresh_mode == self.RefreshMode.ALWAYS_CURRENT
 
     @property
     def time_zone_name(self) -> str:
@@ -175,6 +187,26 @@ class Membership(models.Model):
         return f"{self.customer_id} in {self.group_id}"
 
 
+class CustomerDue(models.Model):
+    """When a customer's result in some always-current group can next change by time alone.
+
+    One row per customer: the earliest such moment over every always-current group, written by the
+    statements that evaluate the customer; the minute sweep evaluates the customers whose time has
+    come. It may be early (the customer is evaluated and nothing changes), never late.
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="due", db_constraint=False
+    )
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="due_time")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} due at {self.due_at:%Y-%m-%d %H:%M}"
+
+
 class Reason(models.TextChoices):
     EVENT = "event", "Customer data or event"
     SCHEDULE = "schedule", "Scheduled refresh"
@@ -186,6 +218,7 @@ class Reason(models.TextChoices):
     IMPORT = "import", "Import"
     DEPENDENCY = "dependency", "Another group changed"
     MANUAL = "manual", "Added or removed by hand"
+    TIME = "time", "Time passed"
 
 
 class RefreshRun(models.Model):

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import engine, feed, health, history, schedules
+from . import always_current, engine, feed, health, history, schedules
 from .dependencies import dependants_of, dependency_order
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, RuleVersion, SizeSnapshot
 from .rules import Catalogue, ensure_valid_rules
@@ -43,6 +43,7 @@ def refresh(
         status=RefreshRun.Status.RUNNING, started_at=timezone.now(), rule_version=group.rule_version
     )
     started = time.monotonic()
+    now = now or timezone.now()
     try:
         outcome = engine.evaluate([group], None, now, reason=reason, run_id=run.pk)
         _propagate(group, outcome, now)
@@ -54,6 +55,8 @@ def refresh(
     run.added, run.removed = outcome.added[group.pk], outcome.removed[group.pk]
     _finish(run, RefreshRun.Status.SUCCEEDED, started=started)
     CustomerGroup.objects.filter(pk=group.pk).update(last_refreshed_at=run.finished_at)
+    if group.is_always_current and group.is_active:
+        always_current.record_refresh(group, now)
     health.record_success(group)
     record_size(group, run=run)
     return run
@@ -139,7 +142,7 @@ def settings_errors(*, kind: str, refresh_mode: str, schedule, time_zone: str) -
     The admin form and the API both show these. Paths: "/refresh_mode", "/time_zone", and the
     schedule document's own ("" for the whole document, "/frequency", "/time", ...).
     """
-    if kind == CustomerGroup.Kind.MANUAL and refresh_mode == CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
+    if kind == CustomerGroup.Kind.MANUAL and refresh_mode != CustomerGroup.RefreshMode.EVENTS:
         message = "A manual group is never refreshed; its refresh mode must be 'Events only' (events)."
         return [{"path": "/refresh_mode", "message": message}]
     return schedules.group_schedule_errors(refresh_mode, schedule, time_zone)

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 
-from . import health, schedules, services
+from . import always_current, health, schedules, services
 from .models import CustomerGroup, Reason, RefreshRun
 
 logger = logging.getLogger(__name__)
@@ -55,3 +55,8 @@ def reset_stuck_runs() -> None:
 @shared_task(name="groups.record_daily_sizes")
 def record_daily_sizes() -> None:
     services.record_daily_sizes()
+
+
+@shared_task(name="groups.sweep_always_current")
+def sweep_always_current() -> None:
+    always_current.sweep()

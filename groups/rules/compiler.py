@@ -68,6 +68,10 @@ class Compiled:
     params: tuple
     aggregates: dict = field(default_factory=dict, compare=False)
     values: dict = field(default_factory=dict, compare=False)
+    # The next moment the rule's result can change by time alone, per customer (groups/rules/moments.py),
+    # with its own aggregates and values; None when time alone never changes it. Derived from the
+    # same rules as the text, so it takes no part in comparisons.
+    moment: Compiled | None = field(default=None, compare=False)
 
     def at(self, now: dt.datetime) -> tuple[str, list]:
         return self.text, resolve(self.params, now)
@@ -133,8 +137,26 @@ def compile_template(
     evaluating many groups for a known set of customers: each customer's events are read, and each
     derived value computed, once for all groups.
     """
+    from .moments import compile_moment  # it builds on this module
+
     compiler = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias, shared=shared)
-    sql = compiler.rule(doc)
+    condition = _compiled(compiler, compiler.rule(doc))
+    # Its own compiler, so the moment's aggregates and values stay apart from the condition's: they
+    # are read only where the group is always current.
+    moments = RuleCompiler(tz=tz, catalogue=catalogue, alias=alias, shared=shared)
+    moment = compile_moment(moments, doc)
+    if moment is None:
+        return condition
+    return Compiled(
+        condition.text,
+        condition.params,
+        aggregates=condition.aggregates,
+        values=condition.values,
+        moment=_compiled(moments, moment),
+    )
+
+
+def _compiled(compiler: RuleCompiler, sql: Sql) -> Compiled:
     aggregates = {name: _inline_constants(aggregate) for name, aggregate in compiler.aggregates.items()}
     values = {name: _inline_constants(value) for name, value in compiler.values.items()}
     inlined = _inline_constants(sql)
