@@ -113,7 +113,7 @@ class _Moments:
         Python reads it with fold=0 (the first of two repeated times); a time skipped by the clock
         going forward gives the instant an hour before the shifted one, which only makes it earlier.
         PostgreSQL alone reads a repeated time as the second one: the LEAST keeps the first."""
-        zone = self.tz.key
+        zone = _zone_name(self.tz)
         return Sql(
             f"LEAST(({naive}) AT TIME ZONE %s, (({naive}) - interval '1 hour') AT TIME ZONE %s + interval '1 hour', "
             f"(({naive}) + interval '1 hour') AT TIME ZONE %s - interval '1 hour')",
@@ -127,7 +127,7 @@ class _Moments:
             return Sql(f"(({instant.text}) {'+' if sign > 0 else '-'} interval '{int(amount)} hours')", instant.params)
         days = int(timeframes.shift_days(duration))
         wall = f"((({instant.text}) AT TIME ZONE %s) {'+' if sign > 0 else '-'} interval '{days} days')"
-        return self._local(wall, instant.params + (self.tz.key,))
+        return self._local(wall, instant.params + (_zone_name(self.tz),))
 
     def _day_start(self, day: Sql) -> Sql:
         return self._local(f"(({day.text})::timestamp)", day.params)
@@ -273,6 +273,16 @@ class _Moments:
         )
 
 
+def _zone_name(tz: dt.tzinfo) -> str:
+    """The zone's name for PostgreSQL: groups always have an IANA name; UTC may also come as dt.UTC."""
+    name = getattr(tz, "key", None)
+    if name:
+        return name
+    if tz.utcoffset(None) == dt.timedelta(0):
+        return "UTC"
+    raise ValueError(f"time zone {tz!r} has no IANA name")
+
+
 def _least(parts: list[Sql | None]) -> Sql | None:
     parts = [part for part in parts if part is not None]
     if not parts:
@@ -300,7 +310,7 @@ def _clock_steps(tz: zoneinfo.ZoneInfo, now: dt.datetime, days: set[int]) -> lis
     local time of the change, so that one of them is at or before the step)."""
     reach = dt.timedelta(days=max(days, default=0) + 1)
     moments = []
-    for change in _offset_changes(tz.key, (now - reach).year, (now + reach).year + 1):
+    for change in _offset_changes(_zone_name(tz), (now - reach).year, (now + reach).year + 1):
         walls = [(change - dt.timedelta(microseconds=1)).astimezone(tz), change.astimezone(tz)]
         moments.append(change)
         for n in days:
