@@ -103,8 +103,9 @@ def person(rng: random.Random, now: dt.datetime, tz) -> oracle.CustomerData:
         )
         for _ in range(rng.randint(0, 4))
     ]
-    fields = {"role": "", "email": "", "external_id": None, "email_consent": False,
-              "birthdate": day(rng, now, tz) if rng.random() < 0.8 else None, "created_at": instant(rng, now, tz)}  # fmt: skip
+    birthdate = day(rng, now, tz) if rng.random() < 0.8 else None
+    fields = {"role": "", "email": "", "external_id": None, "email_consent": False, "birthdate": birthdate,
+              "created_at": instant(rng, now, tz)}  # fmt: skip
     return oracle.CustomerData(fields=fields, attributes=attributes, events=events)
 
 
