@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0004_customer_export_permission'),
-        ('groups', '0010_rule_versions'),
+        ('groups', '0011_list_columns'),
     ]
 
     operations = [
