@@ -1,4 +1,5 @@
-"""Membership engine benchmark: full refresh vs the bare SELECT, vs a naive ORM loop, and write latency.
+"""Membership engine benchmark: full refresh vs the bare SELECT, vs a naive ORM loop, write latency, and
+always-current groups (a day of one-minute sweeps against one full refresh of the same groups).
 
 Run with `make bench` (or `python -m bench.engine --customers 1000000`). It uses its own database,
 `<name>_bench`, on the configured server (DATABASE_URL, else the embedded one), prints a table and
@@ -149,13 +150,7 @@ def run(customers: int, groups: int, naive_customers: int, writes: int, repeat: 
     everyone = list(CustomerGroup.objects.all())
     engine.evaluate(everyone, sorted(set(sample) | {1}), now, reason=Reason.MANUAL_REFRESH, catalogue=catalogue)
     data.settle()
-    latencies = []
-    for i, customer_id in enumerate(sample):
-        customer = Customer.objects.get(pk=customer_id)
-        customer.status = ["active", "inactive"][i % 2]
-        started = time.perf_counter()
-        customer.save(update_fields=["status", "updated_at"])
-        latencies.append((time.perf_counter() - started) * 1000)
+    latencies = _write_latencies(sample)
     statements = {}
     for count in (20, groups):
         ids = list(CustomerGroup.objects.order_by("id").values_list("id", flat=True)[count:])
@@ -173,7 +168,93 @@ def run(customers: int, groups: int, naive_customers: int, writes: int, repeat: 
         "statements_with_20_groups": statements[20],
         "statements_with_all_groups": statements[groups],
     }
+
+    print("(d) always-current groups: a day of one-minute sweeps against one full refresh ...", flush=True)
+    results["always_current"] = always_current_day(sample, now)
     return results
+
+
+def _write_latencies(sample: list[int], statuses=("active", "inactive")) -> list[float]:
+    """Milliseconds of each customer write (a status change) and its evaluation in every active group."""
+    from customers.models import Customer
+
+    latencies = []
+    for i, customer_id in enumerate(sample):
+        customer = Customer.objects.get(pk=customer_id)
+        customer.status = statuses[i % 2]
+        started = time.perf_counter()
+        customer.save(update_fields=["status", "updated_at"])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def always_current_day(sample: list[int], now) -> dict:
+    """The groups whose rules change with time made always current: one full refresh of them (as a
+    schedule would run it), then 24 hours of the minute sweep from `now`, and the write latency."""
+    from django.db import connection
+
+    from groups import always_current, engine
+    from groups.models import CustomerDue, CustomerGroup, Reason
+    from groups.rules import Catalogue
+    from groups.rules.moments import depends_on_time
+
+    catalogue = Catalogue.load()
+    timed = [g for g in CustomerGroup.objects.order_by("pk") if depends_on_time(g.rules)]
+    started = time.perf_counter()
+    for group in timed:
+        engine.evaluate([group], None, now, reason=Reason.SCHEDULE, catalogue=catalogue)
+    full_refresh_ms = (time.perf_counter() - started) * 1000
+
+    CustomerGroup.objects.filter(pk__in=[g.pk for g in timed]).update(refresh_mode="always_current")
+    started = time.perf_counter()
+    for group in CustomerGroup.objects.filter(pk__in=[g.pk for g in timed]).order_by("pk"):
+        # The first refresh of each, as the sweep runs it: every customer's next moment written.
+        engine.evaluate([group], None, now, reason=Reason.TIME, catalogue=catalogue)
+        always_current.record_refresh(group, now)
+    seed_ms = (time.perf_counter() - started) * 1000
+    due = CustomerDue.objects.count()
+    data_settle()
+
+    latencies = _write_latencies(sample, statuses=("inactive", "active"))
+
+    sweeps, busiest = [], (0.0, 0, None)
+    changes_before = _count(connection, "SELECT count(*) FROM groups_membershipchange WHERE reason = 'time'")
+    for minute in range(1, 24 * 60 + 1):
+        moment = now + timedelta(minutes=minute)
+        started = time.perf_counter()
+        done = always_current.sweep(moment)
+        ms = (time.perf_counter() - started) * 1000
+        sweeps.append(ms)
+        if ms > busiest[0]:
+            busiest = (ms, done.evaluated, moment.isoformat())
+    changes = _count(connection, "SELECT count(*) FROM groups_membershipchange WHERE reason = 'time'") - changes_before
+    day_ms = sum(sweeps)
+    return {
+        "groups": len(timed),
+        "full_refresh_ms": round(full_refresh_ms, 1),
+        "first_refresh_with_moments_ms": round(seed_ms, 1),
+        "customers_due": due,
+        "day_of_sweeps_ms": round(day_ms, 1),
+        "ratio": round(day_ms / full_refresh_ms, 3),
+        "largest_sweep_ms": round(busiest[0], 1),
+        "largest_sweep_customers": busiest[1],
+        "largest_sweep_at": busiest[2],
+        "changes_by_time": changes,
+        "write_p50_ms": round(_percentile(latencies, 0.50), 2),
+        "write_p95_ms": round(_percentile(latencies, 0.95), 2),
+    }
+
+
+def data_settle() -> None:
+    from bench import data
+
+    data.settle("groups_customerdue", "groups_membership")
+
+
+def _count(connection, sql: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
 
 
 def _churn(group, members: int, *, fraction: float, within: int | None = None) -> int:
@@ -278,6 +359,30 @@ def _print(results: dict) -> None:
             f"{c['statements_with_all_groups']} with {results['groups']} groups",
         ),
     ]
+    d = results.get("always_current")
+    if d:
+        rows += [
+            (
+                f"(d) full refresh of the {d['groups']} time-based groups",
+                f"{d['full_refresh_ms']} ms",
+                f"first refresh with next moments {d['first_refresh_with_moments_ms']} ms, {d['customers_due']:,} due",
+            ),
+            (
+                "(d) 24 hours of one-minute sweeps",
+                f"{d['day_of_sweeps_ms']} ms",
+                f"ratio {d['ratio']} of the full refresh (target < 1); {d['changes_by_time']:,} changes by time",
+            ),
+            (
+                "(d) largest single sweep",
+                f"{d['largest_sweep_ms']} ms",
+                f"{d['largest_sweep_customers']:,} customers at {d['largest_sweep_at']}",
+            ),
+            (
+                "(d) one customer write, groups always current",
+                f"p50 {d['write_p50_ms']} ms, p95 {d['write_p95_ms']} ms",
+                "target p95 <= 20 ms",
+            ),
+        ]
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:<28}  {note}")

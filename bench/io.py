@@ -383,6 +383,7 @@ def run(
     only: tuple[str, ...] = SECTIONS,
     clients: int = 1,
     synced_groups: int = 50,
+    always_current: bool = False,
 ) -> dict:
     from django.utils import timezone
 
@@ -408,6 +409,12 @@ def run(
         CustomerGroup(name=f"Bench {i}", slug=f"bench-{i}", rules=rules)
         for i, rules in enumerate(bench_data.group_rules(groups))
     )
+    if always_current:
+        from groups.rules.moments import depends_on_time
+
+        timed = [g.pk for g in CustomerGroup.objects.all() if depends_on_time(g.rules)]
+        CustomerGroup.objects.filter(pk__in=timed).update(refresh_mode="always_current")
+        results["always_current_groups"] = len(timed)
     if "ingest" in only:
         print(f"(b) ingest of {events:,} events in batches of {batch} with {groups} groups ...", flush=True)
         results["ingest"] = ingest(events, batch, members, clients)
@@ -469,6 +476,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--events-per-customer", type=int, default=2)
     parser.add_argument("--only", default=",".join(SECTIONS), help="Comma-separated: export, ingest, sync, import.")
+    parser.add_argument("--always-current", action="store_true",
+                        help="Make the groups whose rules change with time always current.")  # fmt: skip
     parser.add_argument("--database-suffix", default="bench")
     parser.add_argument("--json", default=str(RESULTS / "io.json"))
     args = parser.parse_args(argv)
@@ -477,7 +486,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--only takes {', '.join(SECTIONS)}")
     _setup(args.database_suffix)
     results = run(args.members, args.events, args.batch, args.groups, args.import_rows, args.events_per_customer,
-                  only, args.clients, args.synced_groups)  # fmt: skip
+                  only, args.clients, args.synced_groups, args.always_current)  # fmt: skip
     _print(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -16,7 +16,7 @@ from django.utils import timezone
 from customers.attributes import declared_types
 from customers.models import Customer
 
-from . import charts, exports, health, progress, schedules, services
+from . import always_current, charts, exports, health, progress, schedules, services
 from .models import CustomerGroup, Membership, MembershipChange, RefreshRun, SizeSnapshot
 from .rules import Catalogue
 
@@ -164,6 +164,14 @@ def settings_context(group: CustomerGroup) -> dict:
         "runs": RefreshRun.objects.filter(group=group).select_related("initiated_by")[:RUNS_SHOWN],
         "progress": progress.refresh_progress(group, now) if group.is_dynamic else None,
     }
+    if group.is_always_current and group.is_active:
+        zone = group.zone
+        change = always_current.next_change(group, now)
+        context["next_change"] = {
+            "at": _in_zone(change.at.astimezone(zone)) if change.at else "",
+            "waiting": change.waiting,
+            "boundary_at": _in_zone(change.boundary_at.astimezone(zone)) if change.boundary_at else "",
+        }
     if group.is_dynamic and group.rules:
         catalogue = Catalogue.load()
         context["rule_sentence"] = group.rule_sentence(catalogue)

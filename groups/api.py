@@ -126,6 +126,8 @@ class GroupSerializer(serializers.ModelSerializer):
                     errors["rules"] = problems
         elif rules not in (None, {}):
             errors["rules"] = [{"path": "", "message": "a manual group has no rules: its members are added by hand"}]
+        if instance is None and "refresh_mode" not in data:
+            data["refresh_mode"] = services.default_refresh_mode(kind, rules)
         refresh_mode = current("refresh_mode", CustomerGroup.RefreshMode.EVENTS)
         schedule = current("schedule", {}) or {}
         time_zone = current("time_zone", "")

@@ -22,6 +22,8 @@ NO_SCHEDULE = ""
 FREQUENCY_CHOICES = [(NO_SCHEDULE, "No schedule"), ("hourly", "Every hour"), ("daily", "Every day"),
                      ("weekly", "Every week"), ("monthly", "Every month"), ("cron", "Cron expression")]  # fmt: skip
 WEEKDAY_CHOICES = list(zip(schedules.WEEKDAYS, schedules.WEEKDAY_NAMES, strict=True))
+# A new group's refresh mode left to the rules (services.default_refresh_mode).
+AUTOMATIC_MODE = ""
 # A pasted list or file longer than this is surely a mistake for a manual group; the import is for that.
 MAX_IDENTIFIERS = 50_000
 
@@ -178,6 +180,12 @@ class CustomerGroupForm(forms.ModelForm):
         if self.instance.pk and "kind" in self.fields:
             # A group's kind is fixed once created (a manual group's history is not a rule's).
             self.fields["kind"].disabled = True
+        if not self.instance.pk and "refresh_mode" in self.fields:
+            field = self.fields["refresh_mode"]
+            field.choices = [(AUTOMATIC_MODE, "Automatic: always current when the rules change with time, "
+                              "else events only"), *CustomerGroup.RefreshMode.choices]  # fmt: skip
+            field.required = False
+            self.initial["refresh_mode"] = AUTOMATIC_MODE
 
     def clean_rules(self):
         rules = self.cleaned_data.get("rules")
@@ -238,6 +246,8 @@ class CustomerGroupForm(forms.ModelForm):
         cleaned = super().clean()
         self._clean_name_and_slug(cleaned)
         kind = cleaned.get("kind") or self.instance.kind
+        if not self.instance.pk and cleaned.get("refresh_mode") == AUTOMATIC_MODE:
+            cleaned["refresh_mode"] = services.default_refresh_mode(kind, cleaned.get("rules"))
         refresh_mode = cleaned.get("refresh_mode")
         schedule = self._schedule_document()
         if refresh_mode is not None and "time_zone" in cleaned:

@@ -376,6 +376,8 @@ def slot_for(group: CustomerGroup, moment: datetime) -> Slot | None:
 
 def describe(group: CustomerGroup) -> str:
     """The schedule as a sentence staff read on the group, e.g. "Every Monday at 06:00, Pacific/Auckland"."""
+    if group.refresh_mode == CustomerGroup.RefreshMode.ALWAYS_CURRENT:
+        return "Always current: changes on events and by time, with no schedule"
     if group.refresh_mode != CustomerGroup.RefreshMode.EVENTS_AND_SCHEDULE:
         return "Refreshes on events only"
     if validate_schedule(group.schedule, group.time_zone):

@@ -19,6 +19,7 @@ from . import always_current, engine, feed, health, history, schedules
 from .dependencies import dependants_of, dependency_order
 from .models import CustomerGroup, Membership, MembershipChange, Reason, RefreshRun, RuleVersion, SizeSnapshot
 from .rules import Catalogue, ensure_valid_rules
+from .rules.moments import depends_on_time
 
 
 def refresh(
@@ -181,6 +182,14 @@ def activation_errors(
         message = "the group is already inactive; set an activation before this time, or leave it empty"
         problems.append({"path": "/deactivate_at", "message": message})
     return problems
+
+
+def default_refresh_mode(kind: str, rules) -> str:
+    """A new group's refresh mode when none is chosen: always current when its rules change with
+    time alone (a rolling or calendar window, a date compared with today, a birthday), else events only."""
+    if kind == CustomerGroup.Kind.DYNAMIC and depends_on_time(rules or {}):
+        return CustomerGroup.RefreshMode.ALWAYS_CURRENT
+    return CustomerGroup.RefreshMode.EVENTS
 
 
 def fill_new_group(group: CustomerGroup, *, initiated_by=None) -> RefreshRun | None:

@@ -311,3 +311,22 @@ def test_timed_activation_times_are_checked_in_the_form(admin_client, dynamic_gr
     ]
     pointless = admin_client.post(url, form_data(dynamic_group, activate_at_0="2099-01-31", activate_at_1="18:00:00"))
     assert "already active" in pointless.context["adminform"].form.errors["activate_at"][0]
+
+
+@pytest.mark.parametrize(
+    ("rules", "chosen", "mode"),
+    [
+        ({"event": "check_in", "window": {"last": {"days": 30}}}, "", "always_current"),
+        ({"field": "birthdate", "op": "anniversary_within_next", "value": {"days": 7}}, "", "always_current"),
+        ({"field": "role", "op": "eq", "value": "staff"}, "", "events"),
+        ({"event": "check_in", "window": {"last": {"days": 30}}}, "events", "events"),
+    ],
+    ids=["rolling window", "birthday", "no time", "chosen by staff"],
+)
+def test_a_new_group_whose_rules_change_with_time_is_always_current_unless_staff_choose(
+    admin_client, customers, rules, chosen, mode
+):
+    data = {"name": "New", "slug": "new", "kind": "dynamic", "refresh_mode": chosen, "time_zone": "",
+            "rules": json.dumps(rules), "is_active": "on", "schedule_frequency": ""}  # fmt: skip
+    assert admin_client.post(reverse("admin:groups_customergroup_add"), data).status_code == 302
+    assert CustomerGroup.objects.get(slug="new").refresh_mode == mode

@@ -224,3 +224,26 @@ def test_a_running_refresh_shows_its_progress_against_the_last_runs(admin_client
     RefreshRun.objects.filter(pk=running.pk).update(status="succeeded", finished_at=now)
     assert admin_client.get(url).json() == {"progress": None}
     assert 'id="refresh-progress"' not in admin_client.get(change_url(dynamic_group, "settings")).content.decode()
+
+
+def test_settings_tab_of_an_always_current_group_says_when_its_next_time_change_is_due(admin_client, customers):
+    import datetime as dt
+
+    from customers.models import Event
+    from groups import services
+
+    group = CustomerGroup.objects.create(
+        name="Visited", slug="visited", rules={"event": "check_in", "window": {"last": {"days": 30}}},
+        refresh_mode="always_current", time_zone="Europe/Paris",
+    )  # fmt: skip
+    services.fill_new_group(group)
+    html = admin_client.get(change_url(group, "settings")).content.decode()
+    assert "Always current" in html and "No customer's membership can change by time alone now" in html
+    visit = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+    for customer in customers:
+        Event.objects.create(customer=customer, name="check_in", occurred_at=visit)
+    services.refresh(group)
+    html = admin_client.get(change_url(group, "settings")).content.decode()
+    due = (visit + dt.timedelta(days=30)).astimezone(group.zone)
+    assert f"Next time-based change due {due:%a %Y-%m-%d %H:%M}" in html
+    assert f"{len(customers)} customers waiting for one" in html

@@ -372,3 +372,14 @@ def test_timed_activation_through_the_api_with_the_admins_checks(api, people):
     assert not group["is_active"] and group["member_count"] == 0 and group["deactivate_at"] is None
     services.apply_due_activations(now=later + timedelta(seconds=1))
     assert api.get(url).json()["member_count"] == 2
+
+
+def test_a_group_created_without_a_refresh_mode_is_always_current_when_its_rules_change_with_time(api, people):
+    visited = {"event": "check_in", "window": {"last": {"days": 30}}}
+    assert create_group(api, name="Visited", rules=visited)["refresh_mode"] == "always_current"
+    assert create_group(api, name="Customers")["refresh_mode"] == "events"
+    chosen = create_group(api, name="Visited by hand", rules=visited, refresh_mode="events")
+    assert chosen["refresh_mode"] == "events"
+    manual = api.post("/api/groups/", {"name": "Panel", "kind": "manual", "refresh_mode": "always_current"},
+                      format="json")  # fmt: skip
+    assert manual.status_code == 400 and "refresh_mode" in manual.json()

@@ -16,3 +16,7 @@ def test_benchmark_runs_at_a_small_size_and_reports_every_figure():
     assert results["naive"]["customers"] == 150
     assert results["write"]["writes"] == 5
     assert results["write"]["statements_with_20_groups"] == results["write"]["statements_with_all_groups"]
+    timed = results["always_current"]
+    assert timed["groups"] > 0 and timed["customers_due"] > 0
+    assert set(timed) >= {"full_refresh_ms", "day_of_sweeps_ms", "ratio", "largest_sweep_ms", "write_p95_ms"}
+    assert timed["changes_by_time"] > 0  # a day of this data moves some customers by time alone
