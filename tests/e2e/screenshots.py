@@ -95,3 +95,31 @@ def test_screenshots(page, django_user_model):
 
     page.goto(f"{base}/admin/groups/customergroup/columns/")
     page.locator("#content").screenshot(path=OUT / "columns.png")
+
+
+def test_customer_screenshots(page, tmp_path):
+    call_command("seed_demo", customers=1500, seed=1, verbosity=0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    base = page.base
+    page.set_viewport_size({"width": 1500, "height": 900})
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+
+    # The customer list, filtered to the customers not in a group, with its Import and Export buttons.
+    vips = CustomerGroup.objects.get(slug="lapsed-vips")
+    page.goto(f"{base}/admin/customers/customer/?role=customer&not_in_group={vips.pk}")
+    page.screenshot(path=OUT / "customers.png")  # the first screenful: a hundred rows say no more
+
+    # An import with bad rows: each problem with its value, and the good rows one click away.
+    upload = tmp_path / "till-export.csv"
+    upload.write_text(
+        "Customer ID;Email;First name;Phone\n'7210448301122;mia@example.com;Mia;'+44 20 7946 0001\n"
+        "'7210448301123;not-an-email;Noor;\n'7210448301124;leo@example.com;Leo;+44 20 7946 0003\n",
+        encoding="utf-8",
+    )
+    page.goto(f"{base}/admin/customers/customer/import/")
+    page.set_input_files("#id_file", str(upload))
+    page.click("input[type=submit].default")
+    page.select_option("select[name=target_0]", "external_id")
+    page.click("input[type=submit].default")
+    page.wait_for_selector("#import-good-rows")
+    page.locator("#content").screenshot(path=OUT / "import-report.png")
