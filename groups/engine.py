@@ -54,6 +54,10 @@ STAGED_WORK_MEM = "64MB"
 
 # First key of the two-key advisory locks, so ours never collide with another application's.
 LOCK_NAMESPACE = 0x6772  # "gr"
+# Second key of the lock on customers' due times: shared by evaluations that write them, exclusive
+# for a full refresh's (see _lower_due_times). Above every group id, so that, taken with groups'
+# locks in key order, it always comes last, as it does after a refresh's group lock.
+DUE_LOCK = 2**31 - 1
 
 
 @dataclass
@@ -100,9 +104,9 @@ def evaluate(
                 template = template_of(group, catalogue)
                 conditions = {group.pk: template.at(now)}
                 changed = _apply_staged([group], None, conditions, reason, run_id, now=None)
-                if group.is_always_current and template.moment is not None:
-                    _lower_due_times(template.moment, now)
                 _count_members(changed)
+            if group.is_always_current and template.moment is not None:
+                _lower_due_times(template.moment, now)
             outcome.merge(changed)
         return outcome
     templates, outcome.failed = _compile(groups, catalogue)
@@ -188,9 +192,16 @@ def _evaluate_none(customer_ids: Sequence[int]) -> None:
 
 def _lower_due_times(moment: Compiled, now: datetime) -> None:
     """A full refresh of an always-current group: each customer's due time lowered to the group's
-    next moment for them where that is earlier (the other groups' moments did not change)."""
+    next moment for them where that is earlier (the other groups' moments did not change).
+
+    In its own transaction, under the due times' lock held exclusively: it writes the due rows of
+    every customer, in another order than the event path writes a batch's, and two such writers
+    holding rows the other wants would deadlock. Moments computed before later writes are only
+    earlier than needed, since those writes lowered the due times themselves.
+    """
     text, params = moment.at(now)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_groups([DUE_LOCK], shared=False)
         cursor.execute(
             f"""INSERT INTO groups_customerdue (customer_id, due_at)
                 SELECT c.id, x.due_at FROM customers_customer c CROSS JOIN LATERAL (SELECT {text} AS due_at) x
@@ -235,7 +246,9 @@ def _evaluate_locked(
     """
     ids = sorted(i for _, scope in scopes for i in scope)
     with transaction.atomic():
-        lock_groups(sorted({g.pk for levels, _ in scopes for level in levels for g in level}), shared=True)
+        groups = {g for levels, _ in scopes for level in levels for g in level}
+        due = [DUE_LOCK] if any(g.is_always_current and templates[g.pk].moment is not None for g in groups) else []
+        lock_groups(sorted({*due, *(g.pk for g in groups)}), shared=True)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id FROM customers_customer WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"

@@ -252,3 +252,24 @@ def test_a_group_made_always_current_is_refreshed_whole_by_the_next_sweep(time_m
     assert sweep_at(time_machine, utc(2024, 6, 10, 12, 2)).refreshed == 0
     sweep_at(time_machine, utc(2024, 7, 1, 9, 1))
     assert customer.pk not in members(group)
+
+
+def test_a_large_batch_writes_due_times_in_its_staged_statement(time_machine):
+    from groups import engine
+
+    time_machine.move_to(utc(2024, 6, 10, 12), tick=False)
+    always_current_group({"event": "check_in", "window": {"last": {"days": 30}}}, "UTC")
+    people = Customer.objects.bulk_create(Customer(email=f"c{i}@example.com") for i in range(engine.PREPARED_BATCH + 5))
+    # One batch of check-ins for all of them: more customers than the prepared statement takes.
+    Event.objects.bulk_create(Event(customer=c, name="check_in", occurred_at=utc(2024, 6, 1, 9)) for c in people)
+    services.evaluate_customers([c.pk for c in people])
+    assert set(CustomerDue.objects.values_list("due_at", flat=True)) == {utc(2024, 7, 1, 9, 0, 0, 1)}
+    assert CustomerDue.objects.count() == len(people)
+
+
+def test_the_sweep_runs_every_minute_on_beat():
+    from config.celery import app
+    from groups.tasks import sweep_always_current
+
+    entry = app.conf.beat_schedule["groups.sweep_always_current"]
+    assert entry == {"task": sweep_always_current.name, "schedule": 60.0}
