@@ -175,3 +175,55 @@ def test_concurrent_event_batches_that_change_the_same_groups_keep_their_counts_
     for group in CustomerGroup.objects.all():
         assert group.member_count == Membership.objects.filter(group=group).count() > 0
         assert members(group) == replay(group)
+
+
+def test_a_full_refresh_of_an_always_current_group_runs_beside_batches_and_sweeps_without_deadlock(population):
+    """Batches write due times customer by customer, a full refresh writes everyone's: both at once
+    must neither deadlock nor leave anyone due later than their first check-in or purchase leaves."""
+    from datetime import timedelta
+
+    from customers.models import Event
+    from groups import always_current
+    from groups.models import CustomerDue
+
+    windows = {"check_in": 30, "purchase": 7}
+    groups = [
+        CustomerGroup.objects.create(
+            name=name,
+            slug=name,
+            refresh_mode="always_current",
+            rules={"event": name, "window": {"last": {"days": days}}},
+        )
+        for name, days in windows.items()
+    ]
+    rng = random.Random(3)
+    now = timezone.now()
+
+    def batches():
+        for _ in range(6):
+            Event.objects.bulk_create(
+                Event(
+                    customer_id=pk,
+                    name=rng.choice(list(windows)),
+                    occurred_at=now - timedelta(hours=rng.randint(1, 600)),
+                )
+                for pk in rng.sample(population, 80)
+            )
+
+    def refreshes():
+        for _ in range(3):
+            for group in groups:
+                services.refresh(group)
+
+    def sweeps():
+        for _ in range(10):
+            always_current.sweep()
+
+    run_in_threads(batches, batches, refreshes, sweeps)
+
+    due = dict(CustomerDue.objects.values_list("customer_id", "due_at"))
+    for customer_id, name, occurred_at in Event.objects.values_list("customer_id", "name", "occurred_at"):
+        # Counted up to N days later, to the microsecond; gone the microsecond after.
+        leaves = occurred_at + timedelta(days=windows[name], microseconds=1)
+        if leaves > timezone.now():
+            assert customer_id in due and due[customer_id] <= leaves
