@@ -589,7 +589,9 @@ def _timed_sets(groups, matches, moments, events, derived, params) -> tuple[str,
         ),
         due AS (
             INSERT INTO groups_customerdue (customer_id, due_at)
-            SELECT id, due_at FROM evaluated WHERE due_at IS NOT NULL
+            SELECT e.id, e.due_at FROM evaluated e LEFT JOIN groups_customerdue d ON d.customer_id = e.id
+            -- Only the due times that come forward: the others' rows are not even locked.
+            WHERE e.due_at < d.due_at OR (d.customer_id IS NULL AND e.due_at IS NOT NULL)
             {_LOWER_DUE}
         ),
         current_members AS (

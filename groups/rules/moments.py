@@ -114,6 +114,8 @@ class _Moments:
         going forward gives the instant an hour before the shifted one, which only makes it earlier.
         PostgreSQL alone reads a repeated time as the second one: the LEAST keeps the first."""
         zone = _zone_name(self.tz)
+        if _fixed_offset(zone):
+            return Sql(f"(({naive}) AT TIME ZONE %s)", params + (zone,))
         return Sql(
             f"LEAST(({naive}) AT TIME ZONE %s, (({naive}) - interval '1 hour') AT TIME ZONE %s + interval '1 hour', "
             f"(({naive}) + interval '1 hour') AT TIME ZONE %s - interval '1 hour')",
@@ -281,6 +283,13 @@ def _zone_name(tz: dt.tzinfo) -> str:
     if tz.utcoffset(None) == dt.timedelta(0):
         return "UTC"
     raise ValueError(f"time zone {tz!r} has no IANA name")
+
+
+@functools.lru_cache(maxsize=128)
+def _fixed_offset(zone: str) -> bool:
+    """Whether the zone's clock has not changed since 1970 nor will by its rules (UTC, for one):
+    its local times are then never repeated nor skipped."""
+    return not _offset_changes(zone, 1970, dt.date.today().year + 30)
 
 
 def _least(parts: list[Sql | None]) -> Sql | None:
