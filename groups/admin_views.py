@@ -23,14 +23,14 @@ from config.refusals import needs_sentence
 from config.timezones import is_time_zone_name
 from customers import services as customer_services
 
-from . import admin_columns, exports, progress, services, suggestions
+from . import admin_columns, exports, progress, rule_history, services, suggestions
 from .dependencies import dependency_order
 from .forms import MemberListForm
 from .models import CustomerGroup, RuleVersion
 from .preview import ENTER, LEAVE
 from .preview import changes as preview_changes_of
 from .preview import preview as preview_rules
-from .rules import Catalogue, RulesInvalid, describe_rules, operators, rule_dependencies
+from .rules import Catalogue, RulesInvalid, describe_rules, operators
 
 
 def urls(model_admin) -> list:
@@ -252,7 +252,9 @@ def preview_changes(model_admin, request: HttpRequest, object_id: str) -> HttpRe
     }
     try:
         customers = preview_changes_of(rules, group, side, after=after, limit=PREVIEW_PAGE + 1, time_zone=time_zone)
-        context["rule_sentence"] = describe_rules(rules, catalogue=Catalogue.load(), group_names=_names(rules))
+        context["rule_sentence"] = describe_rules(
+            rules, catalogue=Catalogue.load(), group_names=rule_history.names_for(rules)
+        )
     except RulesInvalid as exc:
         context["problems"] = [operators.in_staff_words(e["message"]) for e in exc.errors]
         return TemplateResponse(request, "admin/groups/customergroup/preview_changes.html", context, status=400)
@@ -263,10 +265,6 @@ def preview_changes(model_admin, request: HttpRequest, object_id: str) -> HttpRe
         context["next_url"] = "?" + query.urlencode()
     context["first_page"] = after == 0
     return TemplateResponse(request, "admin/groups/customergroup/preview_changes.html", context)
-
-
-def _names(rules) -> dict[int, str]:
-    return dict(CustomerGroup.objects.filter(pk__in=rule_dependencies(rules)).values_list("pk", "name"))
 
 
 def edit_members(model_admin, request: HttpRequest, object_id: str) -> HttpResponse:

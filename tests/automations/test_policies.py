@@ -140,7 +140,7 @@ def test_organic_triggers_leave_out_the_backfill_of_a_new_group(api, smtp, ann):
 
     assert dict(organic.firings.values_list("customer_id", "status")) == {ann.pk: "skipped", cy.pk: "sent"}
     assert organic.firings.get(customer=ann).detail == (
-        "Backfill (rule changed): this trigger acts on organic changes only"
+        "Backfill (group created): this trigger acts on organic changes only"
     )
     assert dict(everyone.firings.values_list("customer_id", "status")) == {ann.pk: "sent", cy.pk: "sent"}
 
