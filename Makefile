@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test install install-dev bench bench-io bench-automations lint screenshots
+.PHONY: run test soak install install-dev bench bench-io bench-automations lint screenshots
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: install
 # DEBUG defaults to on for tests, as for `make run`: no production SECRET_KEY needed, plain http.
 test: install-dev
 	DEBUG=$${DEBUG:-true} $(PY) -m pytest $(PYTEST_ARGS)
+
+# The long tests: a bounded load of event ingest and back-office pages (SOAK_SECONDS, default 120).
+soak: install-dev
+	DEBUG=$${DEBUG:-true} $(PY) -m pytest tests/soak -m soak -s $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 
 from . import always_current, health, schedules, services
 from .models import CustomerGroup, Reason, RefreshRun
@@ -13,7 +13,12 @@ from .models import CustomerGroup, Reason, RefreshRun
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="groups.refresh_group")
+# A database that cannot be reached (restarting, failing over) is waited for, message kept, rather
+# than the message being spent on an error.
+@shared_task(
+    name="groups.refresh_group", autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60,
+    max_retries=10,
+)
 def refresh_group(group_id: int, reason: str = Reason.MANUAL_REFRESH, run_id: int | None = None) -> None:
     """Acknowledged late, so a message whose worker died is delivered again: a run that already
     ended is not run twice, a run that another worker is running is left to it, and a run left
