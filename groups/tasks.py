@@ -16,7 +16,10 @@ logger = logging.getLogger(__name__)
 # A database that cannot be reached (restarting, failing over) is waited for, message kept, rather
 # than the message being spent on an error.
 @shared_task(
-    name="groups.refresh_group", autoretry_for=(OperationalError,), retry_backoff=2, retry_backoff_max=60,
+    name="groups.refresh_group",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
     max_retries=10,
 )
 def refresh_group(group_id: int, reason: str = Reason.MANUAL_REFRESH, run_id: int | None = None) -> None:
