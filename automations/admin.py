@@ -3,17 +3,21 @@ tab on the group page and firings on the customer page, added from this side (gr
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
 
 from customers.models import Customer
 from groups.models import CustomerGroup
 
-from . import sends
+from . import previews, sends
+from .forms import SECRET_SETTINGS, SendForm, TriggerForm
 from .models import Firing, Send, SendRecipient, Task, Trigger
 
 FIRINGS_SHOWN = 50
@@ -21,19 +25,49 @@ FIRINGS_SHOWN = 50
 
 @admin.register(Trigger)
 class TriggerAdmin(admin.ModelAdmin):
+    form = TriggerForm
     list_display = ["name", "group", "on", "action", "is_active", "last_fired_at", "failure_count"]
     list_filter = ["is_active", "action", "on", "group"]
     search_fields = ["name", "group__name"]
     autocomplete_fields = ["group"]
     filter_horizontal = ["suppressed_by"]
-    readonly_fields = ["last_fired_at", "last_error", "failure_count"]
-    fieldsets = [
-        (None, {"fields": ["name", "group", "on", "is_active"]}),
-        ("Action", {"fields": ["action", "settings"], "description": "Each action's settings: docs/automations.md."}),
-        ("Policy", {"fields": ["reentry", "cooldown", "minimum_time", "origin", "suppressed_by", "quiet_start",
-                               "quiet_end"]}),
-        ("Last result", {"fields": ["last_fired_at", "last_error", "failure_count"]}),
-    ]  # fmt: skip
+    change_form_template = "admin/automations/trigger/change_form.html"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["name", "group", "on", "is_active", "action"]}),
+            *TriggerForm.action_fieldsets(),
+            ("Policy", {"fields": ["reentry", "cooldown", "minimum_time", "origin", "suppressed_by", "quiet_start",
+                                   "quiet_end"]}),
+        ]  # fmt: skip
+        if obj is not None:
+            fieldsets.append(("Last result", {"fields": ["last_fired_at", "last_error", "failure_count"]}))
+        if obj is not None and request.user.is_superuser:
+            # What the API returns, for whoever scripts triggers; the fields above are how they are edited.
+            fieldsets.append(("As stored", {"fields": ["settings_json"], "classes": ["collapse"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["last_fired_at", "last_error", "failure_count", "settings_json"]
+
+    @admin.display(description="Settings (JSON, as the API has them)")
+    def settings_json(self, trigger: Trigger):
+        shown = {n: ("(hidden)" if n in SECRET_SETTINGS else v) for n, v in (trigger.settings or {}).items()}
+        return format_html("<pre>{}</pre>", json.dumps(shown, indent=2, ensure_ascii=False))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        found = Trigger.objects.select_related("group").filter(pk=object_id) if str(object_id).isdigit() else None
+        trigger = found.first() if found is not None else None
+        context = dict(extra_context or {})
+        if trigger is not None:
+            query = request.GET.get("preview", "")
+            customer = previews.find_member(trigger.group, query)
+            context.update(
+                preview=previews.render_for(trigger.action, trigger.settings, trigger.group, customer),
+                preview_query=query,
+                group_is_empty=not previews.members(trigger.group).exists(),
+            )
+        return super().change_view(request, object_id, form_url, context)
 
 
 class ReadOnly:
@@ -140,15 +174,28 @@ class RecipientInline(ReadOnly, admin.TabularInline):
 
 @admin.register(Send)
 class SendAdmin(admin.ModelAdmin):
+    form = SendForm
     list_display = ["name", "group", "channel", "status", "scheduled_for", "started_at", "finished_at"]
     list_filter = ["status", "channel", "group"]
     autocomplete_fields = ["group"]
     filter_horizontal = ["suppressed_by"]
-    fields = ["name", "group", "channel", "settings", "suppressed_by"]
     change_form_template = "admin/automations/send/change_form.html"
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not obj.can_cancel:  # started: what it was, no longer editable
+            return [(None, {"fields": ["name", "group", "channel", "message", "suppressed_by"]})]
+        return [(None, {"fields": ["name", "group", "channel"]}), *SendForm.action_fieldsets(),
+                (None, {"fields": ["suppressed_by"]})]  # fmt: skip
+
     def get_readonly_fields(self, request, obj=None):
-        return self.fields if obj is not None and not obj.can_cancel else []
+        started = obj is not None and not obj.can_cancel
+        return ["name", "group", "channel", "message", "suppressed_by"] if started else []
+
+    @admin.display(description="Message")
+    def message(self, send: Send):
+        parts = [(field.label, send.settings.get(name, "")) for name, field in
+                 sends.action_for(send).settings_fields.items()]  # fmt: skip
+        return format_html_join("", "<p><strong>{}</strong></p><pre>{}</pre>", parts)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -169,10 +216,12 @@ class SendAdmin(admin.ModelAdmin):
         send = Send.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         context = dict(extra_context or {})
         if send is not None:
-            customer_id = request.GET.get("customer", "")
-            customer = Customer.objects.filter(pk=customer_id).first() if customer_id.isdigit() else None
+            query = request.GET.get("preview", "")
+            customer = previews.find_member(send.group, query) if query else None
             progress = sends.progress(send)
-            context.update(preview=sends.preview(send, customer), progress=progress,
+            preview = (sends.preview(send, customer) if customer or not query else
+                       {"customer": None, "error": f"No member of the group matches “{query}”."})  # fmt: skip
+            context.update(preview=preview, preview_query=query, progress=progress,
                            percent=round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
                            will_receive=sends.audience(send).count() if send.can_cancel else None,
                            can_send=self.has_change_permission(request, send))  # fmt: skip

@@ -20,6 +20,7 @@ from django.utils import timezone
 from customers.models import Customer
 from groups.models import Membership
 
+from . import previews
 from .actions import ActionError, Delivery, action_class
 from .firings import message_context
 from .models import Send, SendRecipient
@@ -40,20 +41,14 @@ def audience(send: Send):
 
 def preview(send: Send, customer: Customer | None = None) -> dict:
     """The message as one real member would get it (the first member unless one is named)."""
-    from .actions.base import render
-
     if customer is None:
-        first = Membership.objects.filter(group_id=send.group_id).order_by("customer_id").first()
-        customer = first.customer if first else None
+        customer = previews.find_member(send.group)
     if customer is None:
         return {"customer": None, "subject": "", "body": "", "error": "The group has no members to preview with."}
-    context = message_context(customer, send.group, channel=send.channel)
-    try:
-        return {"customer": customer, "error": "",
-                "subject": render(send.settings.get("subject", ""), context, what="subject"),
-                "body": render(send.settings.get("body", ""), context, what="body")}  # fmt: skip
-    except ActionError as exc:
-        return {"customer": customer, "subject": "", "body": "", "error": exc.message}
+    shown = previews.render_for(send.channel, send.settings, send.group, customer)
+    texts = {part["name"]: part["text"] for part in shown["parts"]}
+    return {"customer": customer, "error": shown["error"], "parts": shown["parts"],
+            "subject": texts.get("subject", ""), "body": texts.get("body", "")}  # fmt: skip
 
 
 def schedule(send: Send, at: datetime | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django import forms
 from django.template import Context, Engine, TemplateSyntaxError
 
 from customers.models import Customer
@@ -35,6 +36,8 @@ class Delivery:
 
 # Plain-text messages: nothing is HTML-escaped. Built once; Django's template language, no loaders.
 _engine = Engine(autoescape=False)
+# Checking only: a debug engine records where in the template a syntax error is, so staff are told the line.
+_checking_engine = Engine(autoescape=False, debug=True)
 
 
 def render(text: str, context: dict, *, what: str) -> str:
@@ -46,12 +49,28 @@ def render(text: str, context: dict, *, what: str) -> str:
 
 
 def check_template(text: str, *, what: str) -> str:
-    """The error in a template string, or ''."""
+    """The error in a template string, with its line, or ''."""
     try:
-        _engine.from_string(text)
+        _checking_engine.from_string(text)
     except TemplateSyntaxError as exc:
-        return f"The {what} template is not valid: {exc}"
+        message = str(exc)
+        line = getattr(exc, "template_debug", {}).get("line")
+        if line and f"line {line}" not in message:
+            message += f" (line {line})"
+        return f"The {what} template is not valid: {message}"
     return ""
+
+
+TEMPLATE_HELP = (
+    "A Django template: {{ customer.first_name }}, {{ customer.email }}, {{ group.name }}, "
+    "{% for account in accounts %}{{ account.name }}{% endfor %}."
+)
+
+
+def template_field(label: str, *, lines: int = 1, required: bool = True) -> forms.CharField:
+    """A setting that is a template: one line (a subject, a title) or a text box (a body)."""
+    widget = forms.Textarea(attrs={"rows": lines, "cols": 80}) if lines > 1 else forms.TextInput(attrs={"size": 80})
+    return forms.CharField(label=label, required=required, widget=widget, help_text=TEMPLATE_HELP, strip=False)
 
 
 class Action:
@@ -65,6 +84,8 @@ class Action:
     label = ""
     channel = ""
     required: tuple[str, ...] = ()  # settings that must be present and non-empty
+    # The settings as form fields, in order, for the back office (forms.py); the names are the settings'.
+    settings_fields: dict[str, forms.Field] = {}
 
     def __init__(self, settings: dict):
         self.settings = settings or {}

@@ -9,7 +9,7 @@ from django.core.mail import EmailMessage
 
 from customers.models import Customer
 
-from .base import Action, ActionError, Delivery, register, render
+from .base import Action, ActionError, Delivery, register, render, template_field
 
 
 def send_email(to: str, subject: str, body: str, *, key: str, unsubscribe_url: str = "", connection=None) -> None:
@@ -47,6 +47,7 @@ class EmailAction(Action):
     channel = "email"
     required = ("subject", "body")
     template_settings = ("subject", "body")
+    settings_fields = {"subject": template_field("Subject"), "body": template_field("Body", lines=8)}
 
     def skip_reason(self, customer: Customer) -> str:
         if not customer.email:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import Action, Delivery, register, render
+from django import forms
+
+from .base import Action, Delivery, register, render, template_field
 from .email import send_email
 
 
@@ -12,6 +14,11 @@ class NotifyAction(Action):
     label = "Notification email to a manager"
     required = ("to", "subject", "body")
     template_settings = ("subject", "body")
+    settings_fields = {
+        "to": forms.EmailField(label="Send to", help_text="The manager's email address."),
+        "subject": template_field("Subject"),
+        "body": template_field("Body", lines=6),
+    }
 
     def perform(self, delivery: Delivery) -> str:
         subject = render(self.settings["subject"], delivery.context, what="subject")

@@ -9,7 +9,7 @@ from django.conf import settings
 from customers.models import Customer
 
 from ..providers.twilio import TwilioAccount, send_sms
-from .base import Action, ActionError, Delivery, register, render
+from .base import Action, ActionError, Delivery, register, render, template_field
 
 E164 = r"^\+[1-9][0-9]{7,14}$"  # the same pattern in Python and in PostgreSQL
 
@@ -30,6 +30,7 @@ class SmsAction(Action):
     channel = "sms"
     required = ("body",)
     template_settings = ("body",)
+    settings_fields = {"body": template_field("Message", lines=3)}
 
     def skip_reason(self, customer: Customer) -> str:
         if not customer.sms_consent:

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from .base import Action, ActionError, Delivery, register, render
+from .base import Action, ActionError, Delivery, register, render, template_field
+
+
+def _active_users() -> list[tuple[str, str]]:
+    users = get_user_model().objects.filter(is_active=True).order_by(get_user_model().USERNAME_FIELD)
+    return [("", "---------")] + [(user.get_username(), _name(user)) for user in users]
+
+
+def _name(user) -> str:
+    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return f"{full} ({user.get_username()})" if full else user.get_username()
 
 
 @register
@@ -20,6 +31,19 @@ class TaskAction(Action):
     label = "Task for a manager"
     required = ("title", "assignee")
     template_settings = ("title", "notes")
+    settings_fields = {
+        "assignee": forms.ChoiceField(
+            label="Assign to", choices=lambda: _active_users(), help_text="The member of staff who gets the task."
+        ),  # fmt: skip
+        "title": template_field("Title"),
+        "due_in_days": forms.IntegerField(
+            label="Due in (days)",
+            min_value=0,
+            required=False,
+            help_text="Days after the trigger acts; empty for no due date.",
+        ),  # fmt: skip
+        "notes": template_field("Notes", lines=4, required=False),
+    }
 
     def settings_errors(self) -> dict[str, str]:
         errors = super().settings_errors()

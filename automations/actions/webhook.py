@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import httpx
+from django import forms
 from standardwebhooks.webhooks import Webhook
 
 from .base import Action, ActionError, Delivery, register
@@ -18,6 +19,12 @@ class WebhookAction(Action):
     kind = "webhook"
     label = "Signed webhook"
     required = ("url", "secret")
+    settings_fields = {
+        "url": forms.URLField(label="Endpoint", assume_scheme="https", max_length=2000,
+                              help_text="The receiver's address; it gets a signed POST for each customer."),
+        "secret": forms.CharField(label="Signing secret", widget=forms.PasswordInput(render_value=False),
+                                  help_text="The receiver's Standard Webhooks secret: whsec_ followed by base64."),
+    }  # fmt: skip
 
     def settings_errors(self) -> dict[str, str]:
         errors = super().settings_errors()

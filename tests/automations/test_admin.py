@@ -51,16 +51,6 @@ def test_the_group_page_has_an_automations_tab_and_the_customer_page_its_firings
     assert customer.status_code == 200 and "Email “Thanks” to ann@example.com".encode() in customer.content
 
 
-def test_a_trigger_with_bad_settings_is_refused_on_the_form(client, staff_user, tea_group):
-    client.force_login(staff_user)
-    response = client.post("/admin/automations/trigger/add/", {
-        "name": "Broken", "group": tea_group.pk, "on": "enter", "is_active": "on", "action": "sms",
-        "settings": "{}", "reentry": "each", "origin": "organic"})  # fmt: skip
-    assert response.status_code == 200
-    assert b"body: This setting is required." in response.content
-    assert not Trigger.objects.exists()
-
-
 def test_a_one_off_send_from_the_back_office(client, staff_user, smtp, ann):
     from groups import services
     from groups.models import CustomerGroup
@@ -70,12 +60,16 @@ def test_a_one_off_send_from_the_back_office(client, staff_user, smtp, ann):
     client.force_login(staff_user)
     added = client.post("/admin/automations/send/add/", {
         "name": "Ask for birthdates", "group": group.pk, "channel": "email",
-        "settings": '{"subject": "Your birthday, {{ customer.first_name }}?", "body": "Tell us."}'})  # fmt: skip
+        "email_subject": "Your birthday, {{ customer.first_name }}?", "email_body": "Tell us.",
+        "sms_body": "Not this one"})  # fmt: skip
     assert added.status_code == 302, added.context["adminform"].form.errors
     send = Send.objects.get()
+    assert send.settings == {"subject": "Your birthday, {{ customer.first_name }}?", "body": "Tell us."}
     page = client.get(f"/admin/automations/send/{send.pk}/change/")
     assert b"<strong>1</strong> members will receive it" in page.content
     assert b"Your birthday, Ann?" in page.content and b'id="send-now"' in page.content
+    other = client.get(f"/admin/automations/send/{send.pk}/change/", {"preview": "nobody@example.com"})
+    assert "No member of the group matches “nobody@example.com”.".encode() in other.content
     assert client.get(f"/admin/automations/send/{send.pk}/schedule/").status_code == 403  # POST only
     client.post(f"/admin/automations/send/{send.pk}/schedule/")
     page = client.get(f"/admin/automations/send/{send.pk}/change/")
