@@ -41,7 +41,9 @@ class DurationField(forms.MultiValueField):
     widget = DurationWidget
 
     def __init__(self, **kwargs):
-        fields = [forms.IntegerField(min_value=0), forms.ChoiceField(choices=[(unit, unit) for unit in UNITS])]
+        # A unit is always chosen in the page's select: an empty number alone means "none".
+        fields = [forms.IntegerField(min_value=0, required=False),
+                  forms.ChoiceField(choices=[(unit, unit) for unit in UNITS], required=False)]  # fmt: skip
         super().__init__(fields, require_all_fields=False, **kwargs)
 
     def compress(self, data_list):

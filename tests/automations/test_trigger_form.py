@@ -53,6 +53,17 @@ def test_staff_create_an_email_trigger_from_fields_and_it_stores_the_settings_do
     assert (trigger.cooldown, trigger.minimum_time) == (timedelta(days=2), timedelta(minutes=30))
 
 
+def test_a_duration_left_empty_is_none_whatever_its_unit(staff, regulars):
+    response = staff.post(ADD, trigger_form(regulars, email_subject="Hi", email_body="Hi",
+                                            cooldown_0="", cooldown_1="hours", minimum_time_0="0",
+                                            minimum_time_1="days"))  # fmt: skip
+    assert response.status_code == 302, errors_of(response)
+    assert (Trigger.objects.get().cooldown, Trigger.objects.get().minimum_time) == (None, None)
+    refused = staff.post(ADD, trigger_form(regulars, email_subject="Hi", email_body="Hi", cooldown_0="-1",
+                                           cooldown_1="days"))  # fmt: skip
+    assert "cooldown" in errors_of(refused)
+
+
 def test_the_form_shows_every_actions_fields_and_the_stored_settings_and_durations(staff, regulars):
     trigger = Trigger.objects.create(name="Welcome", group=regulars, action="email", cooldown=timedelta(hours=36),
                                      settings={"subject": "Hi {{ customer }}", "body": "Come back soon."})  # fmt: skip
