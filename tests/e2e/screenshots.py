@@ -123,3 +123,18 @@ def test_customer_screenshots(page, tmp_path):
     page.click("input[type=submit].default")
     page.wait_for_selector("#import-good-rows")
     page.locator("#content").screenshot(path=OUT / "import-report.png")
+
+
+def test_automation_screenshots(page):
+    from automations.models import Trigger
+
+    call_command("seed_demo", customers=1500, seed=1, verbosity=0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1500, "height": 900})
+    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+
+    # The demo's thank-you email: its preview with a real member, then the fields of the email action only.
+    trigger = Trigger.objects.get(name="Thank tea buyers with a code")
+    page.goto(f"{page.base}/admin/automations/trigger/{trigger.pk}/change/")
+    page.wait_for_selector("#message-preview .preview-subject")
+    page.locator("#content").screenshot(path=OUT / "trigger-form.png")
