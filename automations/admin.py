@@ -17,10 +17,23 @@ from customers.models import Customer
 from groups.models import CustomerGroup
 
 from . import previews, sends
+from .actions import action_class
 from .forms import SECRET_SETTINGS, SendForm, TriggerForm
 from .models import Firing, Send, SendRecipient, Task, Trigger
 
 FIRINGS_SHOWN = 50
+
+
+def settings_in_words(kind: str, settings: dict):
+    """An action's settings as its form's labels and values, for pages that show rather than edit them."""
+    parts = [
+        (
+            field.label,
+            "(stored, not shown)" if name in SECRET_SETTINGS and settings.get(name) else settings.get(name, ""),
+        )
+        for name, field in action_class(kind).settings_fields.items()
+    ]
+    return format_html_join("", '<p><strong>{}</strong></p><pre style="white-space:pre-wrap">{}</pre>', parts)
 
 
 @admin.register(Trigger)
@@ -34,9 +47,11 @@ class TriggerAdmin(admin.ModelAdmin):
     change_form_template = "admin/automations/trigger/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
+        # Whoever may only look reads the chosen action's settings in words; editors get every action's fields.
+        editing = self.has_change_permission(request, obj) if obj is not None else True
         fieldsets = [
             (None, {"fields": ["name", "group", "on", "is_active", "action"]}),
-            *TriggerForm.action_fieldsets(),
+            *(TriggerForm.action_fieldsets() if editing else [("Settings", {"fields": ["action_settings"]})]),
             ("Policy", {"fields": ["reentry", "cooldown", "minimum_time", "origin", "suppressed_by", "quiet_start",
                                    "quiet_end"]}),
         ]  # fmt: skip
@@ -48,7 +63,11 @@ class TriggerAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return ["last_fired_at", "last_error", "failure_count", "settings_json"]
+        return ["last_fired_at", "last_error", "failure_count", "settings_json", "action_settings"]
+
+    @admin.display(description="Settings")
+    def action_settings(self, trigger: Trigger):
+        return settings_in_words(trigger.action, trigger.settings or {})
 
     @admin.display(description="Settings (JSON, as the API has them)")
     def settings_json(self, trigger: Trigger):
@@ -182,7 +201,8 @@ class SendAdmin(admin.ModelAdmin):
     change_form_template = "admin/automations/send/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
-        if obj is not None and not obj.can_cancel:  # started: what it was, no longer editable
+        # Started, or for whoever may only look: what it is, in words.
+        if obj is not None and (not obj.can_cancel or not self.has_change_permission(request, obj)):
             return [(None, {"fields": ["name", "group", "channel", "message", "suppressed_by"]})]
         return [(None, {"fields": ["name", "group", "channel"]}), *SendForm.action_fieldsets(),
                 (None, {"fields": ["suppressed_by"]})]  # fmt: skip
@@ -193,9 +213,7 @@ class SendAdmin(admin.ModelAdmin):
 
     @admin.display(description="Message")
     def message(self, send: Send):
-        parts = [(field.label, send.settings.get(name, "")) for name, field in
-                 sends.action_for(send).settings_fields.items()]  # fmt: skip
-        return format_html_join("", "<p><strong>{}</strong></p><pre>{}</pre>", parts)
+        return settings_in_words(send.channel, send.settings or {})
 
     def save_model(self, request, obj, form, change):
         if not change:

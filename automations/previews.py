@@ -23,7 +23,8 @@ def find_member(group: CustomerGroup, query: str = "") -> Customer | None:
     found = members(group).order_by("pk")
     if not query:
         return found.first()
-    exact = Q(external_id=query) | Q(email__iexact=query) | (Q(pk=int(query)) if query.isdigit() else Q())
+    by_id = Q(pk=int(query)) if query.isdigit() and len(query) < 16 else Q(pk__in=[])
+    exact = Q(external_id=query) | Q(email__iexact=query) | by_id
     return (
         found.filter(exact).first()
         or found.annotate(full_name=Concat("first_name", Value(" "), "last_name"))

@@ -166,3 +166,25 @@ def test_the_trigger_previews_its_message_with_a_real_member(staff, regulars):
     outsider = Customer.objects.create(first_name="Cat", email="cat@example.com")
     missing = staff.get(change, {"preview": str(outsider.pk)}).content.decode()
     assert "No member of the group matches." in missing and "Hello Cat" not in missing
+
+
+def test_whoever_may_only_look_reads_the_settings_in_words(client, regulars, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from automations.models import Send
+
+    trigger = Trigger.objects.create(
+        name="Hook",
+        group=regulars,
+        action="webhook",
+        settings={"url": "https://example.com/hook", "secret": "whsec_c2VjcmV0"},
+    )
+    send = Send.objects.create(name="Ask", group=regulars, channel="sms", settings={"body": "Your birthday?"})
+    viewer = django_user_model.objects.create_user("vi", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_trigger", "view_send"]))
+    client.force_login(viewer)
+    page = client.get(f"/admin/automations/trigger/{trigger.pk}/change/").content.decode()
+    assert "<strong>Endpoint</strong>" in page and "https://example.com/hook" in page
+    assert "(stored, not shown)" in page and "whsec_c2VjcmV0" not in page and 'name="webhook_url"' not in page
+    page = client.get(f"/admin/automations/send/{send.pk}/change/").content.decode()
+    assert "<strong>Message</strong>" in page and "Your birthday?" in page and 'name="sms_body"' not in page
