@@ -8,17 +8,19 @@ import json
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
-from django.urls import path
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from customers.models import Customer
 from groups.models import CustomerGroup
 
 from . import previews, sends
 from .actions import action_class
-from .forms import SECRET_SETTINGS, SendForm, TriggerForm
+from .forms import SECRET_SETTINGS, SendForm, TriggerForm, setting_field_name
 from .models import Firing, Send, SendRecipient, Task, Trigger
 
 FIRINGS_SHOWN = 50
@@ -79,14 +81,40 @@ class TriggerAdmin(admin.ModelAdmin):
         trigger = found.first() if found is not None else None
         context = dict(extra_context or {})
         if trigger is not None:
-            query = request.GET.get("preview", "")
-            customer = previews.find_member(trigger.group, query)
             context.update(
-                preview=previews.render_for(trigger.action, trigger.settings, trigger.group, customer),
-                preview_query=query,
-                group_is_empty=not previews.members(trigger.group).exists(),
+                preview_context(trigger.action, trigger.settings, trigger.group, request.GET.get("preview", ""))
             )
         return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(require_POST(self.preview_view))
+        return [path("preview/", preview, name="automations_trigger_preview"), *super().get_urls()]
+
+    def preview_view(self, request):
+        """The form's settings as they are on the page, saved or not, rendered for a member of its group."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        kind = request.POST.get("action", "")
+        group_id = request.POST.get("group", "")
+        group = CustomerGroup.objects.filter(pk=group_id).first() if group_id.isdigit() else None
+        if kind not in Trigger.Action.values or group is None:
+            context = {"preview": {"error": "Choose a group and an action to preview."}}
+        else:
+            settings = {name: request.POST.get(setting_field_name(kind, name), "")
+                        for name in action_class(kind).settings_fields}  # fmt: skip
+            context = preview_context(kind, settings, group, request.POST.get("preview", ""))
+        context["preview_url"] = reverse("admin:automations_trigger_preview")
+        return TemplateResponse(request, "admin/automations/preview.html", context)
+
+
+def preview_context(kind: str, settings: dict, group: CustomerGroup, query: str) -> dict:
+    customer = previews.find_member(group, query)
+    return {
+        "preview": previews.render_for(kind, settings, group, customer),
+        "preview_query": query,
+        "preview_group": group,
+        "group_is_empty": not previews.members(group).exists(),
+    }
 
 
 class ReadOnly:
@@ -239,7 +267,7 @@ class SendAdmin(admin.ModelAdmin):
             progress = sends.progress(send)
             preview = (sends.preview(send, customer) if customer or not query else
                        {"customer": None, "error": f"No member of the group matches “{query}”."})  # fmt: skip
-            context.update(preview=preview, preview_query=query, progress=progress,
+            context.update(preview=preview, preview_query=query, preview_group=send.group, progress=progress,
                            percent=round(100 * progress["done"] / progress["total"]) if progress["total"] else 0,
                            will_receive=sends.audience(send).count() if send.can_cancel else None,
                            can_send=self.has_change_permission(request, send))  # fmt: skip

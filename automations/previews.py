@@ -9,7 +9,7 @@ from customers.models import Customer
 from groups.models import CustomerGroup, Membership
 
 from .actions import ActionError, action_class
-from .actions.base import render
+from .actions.base import check_template, render
 from .firings import message_context
 
 
@@ -40,6 +40,10 @@ def render_for(kind: str, settings: dict, group: CustomerGroup, customer: Custom
     action = action_class(kind)
     context = message_context(customer, group, channel=action.channel,
                               event_type="group.entered")  # fmt: skip
+    for name in action.template_settings:
+        problem = check_template(str(settings.get(name) or ""), what=name)
+        if problem:  # said with its line, as the form says it
+            return {"customer": customer, "parts": [], "error": problem}
     parts = []
     try:
         for name in action.template_settings:

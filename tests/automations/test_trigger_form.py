@@ -188,3 +188,18 @@ def test_whoever_may_only_look_reads_the_settings_in_words(client, regulars, dja
     assert "(stored, not shown)" in page and "whsec_c2VjcmV0" not in page and 'name="webhook_url"' not in page
     page = client.get(f"/admin/automations/send/{send.pk}/change/").content.decode()
     assert "<strong>Message</strong>" in page and "Your birthday?" in page and 'name="sms_body"' not in page
+
+
+def test_the_form_previews_its_settings_before_they_are_saved(staff, regulars):
+    preview = "/admin/automations/trigger/preview/"
+    shown = staff.post(preview, {"action": "email", "group": regulars.pk, "preview": "bob",
+                                 "email_subject": "Hi {{ customer.first_name }}", "email_body": "In {{ group.name }}",
+                                 "sms_body": "not this one"})  # fmt: skip
+    page = shown.content.decode()
+    assert shown.status_code == 200 and "Preview with a real customer: Bob Ray" in page
+    assert "Hi Bob" in page and "In Regulars" in page and "not this one" not in page
+    broken = staff.post(preview, {"action": "sms", "group": regulars.pk, "sms_body": "Hi\n{% for x in %}"})
+    assert "The body template is not valid" in broken.content.decode() and "line 2" in broken.content.decode()
+    assert staff.post(preview, {"action": "email"}).content.decode().count("Choose a group and an action") == 1
+    assert staff.get(preview).status_code == 405
+    assert not Trigger.objects.exists()

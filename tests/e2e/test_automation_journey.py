@@ -83,3 +83,8 @@ def test_staff_add_an_on_enter_email_and_the_customer_who_enters_receives_it(pag
     page.goto(f"{page.base}/admin/groups/customergroup/{group.pk}/change/?tab=automations")
     page.click("#group-triggers >> text=Thank tea buyers")
     expect(page.locator("#message-preview .preview-subject")).to_have_text("A gift for you, Ann")
+    # A change to the subject is previewed before it is saved.
+    page.fill("#id_email_subject", "Still thinking of you, {{ customer.first_name }}")
+    page.fill("#id_preview_query", "ann@example.com")
+    page.click("#preview-button")
+    expect(page.locator("#message-preview .preview-subject")).to_have_text("Still thinking of you, Ann")
