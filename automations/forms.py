@@ -150,6 +150,7 @@ class TriggerForm(ActionSettingsForm):
         model = Trigger
         fields = ["name", "group", "on", "is_active", "action", "reentry", "cooldown", "minimum_time", "origin",
                   "suppressed_by", "quiet_start", "quiet_end"]  # fmt: skip
+        labels = {"on": "When the customer", "reentry": "Re-entry", "is_active": "Active"}
 
     class Media:
         js = ["automations/action_settings.js"]
