@@ -75,7 +75,8 @@ class ActionSettingsForm(forms.ModelForm):
         if not kind:
             return data
         action = action_class(kind)
-        stored = self.instance.settings or {} if getattr(self.instance, self.kind_field, "") == kind else {}
+        same_action = getattr(self.instance, self.kind_field, "") == kind
+        stored = (self.instance.settings or {}) if same_action else {}
         settings = {}
         for name in action.settings_fields:
             value = data.get(setting_field_name(kind, name))

@@ -77,6 +77,21 @@ def test_the_form_shows_every_actions_fields_and_the_stored_settings_and_duratio
     assert 'name="settings"' not in page  # nobody types JSON
 
 
+def test_changing_the_action_stores_only_the_new_actions_settings(staff, regulars):
+    trigger = Trigger.objects.create(name="Welcome", group=regulars, action="email",
+                                     settings={"subject": "Hi", "body": "Welcome.", "kept": "by the API"})  # fmt: skip
+    change = f"/admin/automations/trigger/{trigger.pk}/change/"
+    same = staff.post(change, trigger_form(regulars, email_subject="Hello", email_body="Welcome."))
+    assert same.status_code == 302, errors_of(same)
+    trigger.refresh_from_db()
+    assert trigger.settings == {"subject": "Hello", "body": "Welcome.", "kept": "by the API"}
+    moved = staff.post(change, trigger_form(regulars, action="sms", email_subject="Hello", email_body="Welcome.",
+                                            sms_body="Hi {{ customer.first_name }}"))  # fmt: skip
+    assert moved.status_code == 302, errors_of(moved)
+    trigger.refresh_from_db()
+    assert (trigger.action, trigger.settings) == ("sms", {"body": "Hi {{ customer.first_name }}"})
+
+
 def test_a_template_syntax_error_is_reported_on_its_field_with_the_line(staff, regulars):
     response = staff.post(
         ADD,
