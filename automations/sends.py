@@ -1,11 +1,12 @@
 """One-off sends: a message to every current member of a group, with a record per recipient.
 
 `start` writes the recipients in one transaction, set-based, from the members at that moment: those
-suppressed or unreachable (no consent, no address) as skipped, the rest pending. `deliver` then sends to
-pending recipients one at a time, each in its own transaction holding the recipient's row lock while the
-message goes out, so a worker killed mid-send leaves that one recipient pending (its lock goes with its
-connection) and every earlier one recorded as sent: the next worker neither loses nor repeats a message.
-Several workers may deliver one send at once.
+suppressed or unreachable (no consent, no address) as skipped, the rest pending. `deliver` then claims
+pending recipients a batch at a time, each by a session-level advisory lock on its id (its customer and
+accounts loaded with the batch), and sends to them one at a time, recording each result as soon as the
+message is out. A worker killed mid-send leaves the recipients it had not recorded pending (its locks
+go with its connection) and every earlier one recorded: the next worker neither loses a message nor
+repeats one it recorded. Several workers may deliver one send at once.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ def _insert(send: Send, customers, status: str, detail: str) -> None:
         )
 
 
+# Pending recipients a worker claims at once: one query locks them and one loads their customers and
+# accounts, instead of both for every message.
+CLAIM_BATCH = 100
+
+
 def deliver(send_id: int, *, limit: int | None = None) -> int:
     """Send to pending recipients until none is left (or `limit`); returns how many were handled."""
     send = Send.objects.select_related("group").filter(pk=send_id, status=Send.Status.RUNNING).first()
@@ -113,27 +119,58 @@ def deliver(send_id: int, *, limit: int | None = None) -> int:
         return 0
     action = action_for(send)
     handled = 0
-    mail = get_connection() if send.channel == Send.Channel.EMAIL else None
-    try:
-        while limit is None or handled < limit:
-            with transaction.atomic():
-                recipient = (
-                    SendRecipient.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("customer")
-                    .filter(send_id=send_id, status=SendRecipient.Status.PENDING)
-                    .order_by("id")
-                    .first()
-                )
-                if recipient is None:
-                    break
+    reachable = True
+    while reachable and (limit is None or handled < limit):
+        ids = _claim(send_id, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - handled))
+        if not ids:
+            break
+        # One mail server connection per batch: held open, it is not opened and closed per message,
+        # and a server's limit of messages per connection is never reached.
+        mail = get_connection() if send.channel == Send.Channel.EMAIL else None
+        try:
+            if mail is not None:
+                mail.open()
+            # Read after locking: a recipient another worker finished meanwhile is no longer pending.
+            batch = (
+                SendRecipient.objects.filter(pk__in=ids, status=SendRecipient.Status.PENDING)
+                .select_related("customer")
+                .prefetch_related("customer__accounts")
+                .order_by("id")
+            )
+            for recipient in batch:
                 if not _deliver_one(send, action, recipient, mail):
-                    break  # the provider is unreachable: the sweep resumes later
-            handled += 1
-    finally:
-        if mail is not None:
-            mail.close()
+                    reachable = False  # the provider is unreachable: the sweep resumes later
+                    break
+                handled += 1
+        except OSError:
+            reachable = False  # the mail server cannot be reached: the sweep resumes later
+        finally:
+            _release(ids)
+            if mail is not None:
+                mail.close()
     finish(send_id)
     return handled
+
+
+def _claim(send_id: int, count: int) -> list[int]:
+    """Lock up to `count` pending recipients for this session; those another worker holds are passed over.
+
+    The single-key (bigint) form of the lock, by recipient id, is apart from every two-key lock of the
+    product. Candidates are read first, so only the rows returned are ever locked.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """WITH candidate AS MATERIALIZED (
+                   SELECT id FROM automations_sendrecipient WHERE send_id = %s AND status = %s ORDER BY id LIMIT %s)
+               SELECT id FROM candidate WHERE pg_try_advisory_lock(id) ORDER BY id""",
+            [send_id, SendRecipient.Status.PENDING, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _release(ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(id) FROM unnest(%s::bigint[]) AS id", [ids])
 
 
 def _deliver_one(send: Send, action, recipient: SendRecipient, mail) -> bool:

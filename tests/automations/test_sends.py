@@ -89,3 +89,40 @@ def test_a_send_with_a_broken_template_is_refused(api, no_birthdate):
     response = api.post("/api/sends/", {"name": "x", "group": group.pk, "channel": "email",
                                         "settings": {"subject": "{% if %}", "body": "x"}}, format="json")  # fmt: skip
     assert response.status_code == 400 and "subject" in response.json()["settings"]
+
+
+def test_workers_delivering_one_send_at_once_send_each_message_once_with_accounts_in_the_body(smtp):
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from automations import sends
+    from customers.models import Account, AccountMembership
+
+    household = Account.objects.create(external_id="h1", name="The Lees", kind="household")
+    people = Customer.objects.bulk_create(
+        [Customer(first_name=f"P{i}", email=f"p{i}@example.com", email_consent=True) for i in range(250)]
+    )
+    AccountMembership.objects.bulk_create([AccountMembership(account=household, customer=c) for c in people[:10]])
+    group = CustomerGroup.objects.create(name="Everyone", slug="everyone", kind=CustomerGroup.Kind.MANUAL)
+    services.add_members(group, [c.pk for c in people])
+    settings = {"subject": "Hi {{ customer.first_name }}", "body": "{% for a in accounts %}{{ a.name }}{% endfor %}"}
+    send = Send.objects.create(name="News", group=group, settings=settings, status=Send.Status.SCHEDULED,
+                               scheduled_for=timezone.now())  # fmt: skip
+    assert sends.start(send.pk)
+
+    def worker(_) -> int:
+        try:
+            return sends.deliver(send.pk)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(3) as pool:
+        handled = sum(pool.map(worker, range(3)))
+    assert handled == 250
+    assert Counter(m["To"] for m in smtp.messages) == Counter(c.email for c in people)  # each once
+    with_household = {m["To"] for m in smtp.messages if "The Lees" in m.get_payload()}
+    assert with_household == {c.email for c in people[:10]}
+    send.refresh_from_db()
+    assert send.status == Send.Status.FINISHED and send.report["sent"] == 250
