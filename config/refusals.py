@@ -47,9 +47,10 @@ def missing_for_admin_page(request) -> list[str]:
         return []
     if "admin" not in match.namespaces or not match.url_name:
         return []
+    from django.apps import apps
     from django.contrib import admin
 
-    for model in admin.site._registry:
+    for model in (model for model in apps.get_models() if admin.site.is_registered(model)):
         prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
         if not match.url_name.startswith(prefix):
             continue
