@@ -37,6 +37,7 @@ class BackOfficeSite(AdminSite):
                 {
                     "name": "System",
                     "app_label": SYSTEM_LABEL,
+                    # The home page: an anchor, so the sidebar never marks it as the app of every page.
                     "app_url": reverse("admin:index", current_app=self.name) + f"#{SYSTEM_LABEL}",
                     "has_module_perms": True,
                     "models": system,
@@ -61,7 +62,7 @@ class BackOfficeSite(AdminSite):
                     "view_only": True,
                     "add_url": None,
                     "perms": {"view": True},
-                }  # fmt: skip
+                }
                 for name, url in links
             ),
         ]
