@@ -81,3 +81,17 @@ def test_the_export_permission_alone_brings_the_button_and_the_download(viewer_c
     viewer.user_permissions.add(Permission.objects.get(codename="export_customer"))
     assert 'id="export-customers"' in viewer_client.get(reverse(LIST)).content.decode()
     assert emails(viewer_client.get(reverse(EXPORT)))[0] == "ann@example.com"
+
+
+def test_times_on_the_customer_list_and_page_say_their_zone(admin_client, customers, settings):
+    from datetime import UTC, datetime
+
+    from customers.models import Customer
+
+    settings.TIME_ZONE = "Europe/Paris"
+    ann = Customer.objects.get(email="ann@example.com")
+    Customer.objects.filter(pk=ann.pk).update(created_at=datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
+    listed = admin_client.get(reverse(LIST) + "?q=ann").content.decode()
+    assert "July 1, 2026, 2 p.m. CEST" in listed  # noon UTC, shown in the site's zone with its name
+    page = admin_client.get(reverse("admin:customers_customer_change", args=[ann.pk])).content.decode()
+    assert "July 1, 2026, 2 p.m. CEST" in page
