@@ -37,6 +37,18 @@ def fake_lightspeed():
         yield fake
 
 
+@pytest.fixture
+def smtp(settings):
+    """Django's SMTP backend pointed at a real SMTP server on a free local port (tests/fakes/smtp.py)."""
+    from tests.fakes.smtp import SmtpServer
+
+    with SmtpServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        yield server.inbox
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """API throttle counts live in the cache; each test starts with full allowances."""

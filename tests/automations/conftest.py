@@ -9,19 +9,8 @@ import pytest
 from config.celery import app as celery_app
 from customers.models import Customer
 from groups.models import CustomerGroup
-from tests.fakes.smtp import SmtpServer
 
 BOUGHT_TEA = {"event": "purchase", "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}]}
-
-
-@pytest.fixture
-def smtp(settings):
-    """Django's SMTP backend pointed at a real SMTP server on a free local port."""
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        yield server.inbox
 
 
 @pytest.fixture(autouse=True)

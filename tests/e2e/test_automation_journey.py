@@ -13,20 +13,10 @@ from rest_framework.authtoken.models import Token
 
 from customers.models import Customer
 from groups.models import CustomerGroup
-from tests.fakes.smtp import SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 BOUGHT_TEA = {"event": "purchase", "where": [{"property": "category", "op": "eq", "value": "Chinese tea"}]}
-
-
-@pytest.fixture
-def smtp(settings):
-    with SmtpServer() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        yield server.inbox
 
 
 def wait_for(condition, what: str, timeout: float = 120) -> None:
