@@ -513,6 +513,16 @@ def _refresh_sets(group, condition: tuple[str, list]) -> tuple[str, list]:
     return sql, list(params)
 
 
+# The scope's customers and their memberships, the first clauses of every event-path statement (see
+# _scoped_sets for why the lookup is written this way).
+_SCOPED_MEMBERS = """scope AS (SELECT unnest(%s::bigint[]) AS id),
+        scoped_members AS MATERIALIZED (
+            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
+                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
+            ) m
+        ),"""
+
+
 def _scoped_sets(groups, conditions) -> tuple[str, list]:
     """The event path: `target`, the (group, customer) pairs the scope's customers match, and
     `current_members`, their memberships of these groups. The scope's ids are the first parameter."""
@@ -549,12 +559,7 @@ def _scoped_sets(groups, conditions) -> tuple[str, list]:
     # OFFSET 0 keeps the lookup a lookup.
     if moments:
         return _timed_sets(groups, matches, moments, events, derived, params)
-    sql = f"""scope AS (SELECT unnest(%s::bigint[]) AS id),
-        scoped_members AS MATERIALIZED (
-            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
-                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
-            ) m
-        ),
+    sql = f"""{_SCOPED_MEMBERS}
         target AS (
             SELECT v.group_id, c.id AS customer_id FROM customers_customer c JOIN scope s ON s.id = c.id
             {events.text} {derived.text}
@@ -572,12 +577,7 @@ def _timed_sets(groups, matches, moments, events, derived, params) -> tuple[str,
     customer's stored due time in the same statement (see _LOWER_DUE)."""
     params = [*params, *(p for moment in moments for p in moment.params)]
     due = "LEAST(" + ", ".join(moment.text for moment in moments) + ")"
-    sql = f"""scope AS (SELECT unnest(%s::bigint[]) AS id),
-        scoped_members AS MATERIALIZED (
-            SELECT m.group_id, m.customer_id FROM scope s CROSS JOIN LATERAL (
-                SELECT m.group_id, m.customer_id FROM groups_membership m WHERE m.customer_id = s.id OFFSET 0
-            ) m
-        ),
+    sql = f"""{_SCOPED_MEMBERS}
         evaluated AS (
             SELECT c.id, x.matched, x.due_at FROM customers_customer c JOIN scope s ON s.id = c.id
             {events.text} {derived.text}
