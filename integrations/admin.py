@@ -17,6 +17,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from config.refusals import needs_sentence
@@ -223,7 +224,7 @@ class SyncingGroupAdmin(CustomerGroupAdmin):
         css = {"in_sync": "run-ok", "failing": "run-failed"}
         cells = ((css.get(s.state, ""), s.connection.name, s.get_state_display()) for s in syncs)
         held = "" if group.sync_enabled else " (held)"
-        return format_html_join(format_html("<br>"), '<span class="{}">{}: {}</span>', cells) + held
+        return format_html("{}{}", format_html_join(mark_safe("<br>"), '<span class="{}">{}: {}</span>', cells), held)
 
     def tab_context(self, request, group: CustomerGroup, tab: str) -> dict:
         context = super().tab_context(request, group, tab)

@@ -65,9 +65,15 @@ def store_credentials(connection_id: int, credentials: dict) -> None:
     Connection.objects.filter(pk=connection_id).update(credentials=credentials)
 
 
+# Each connection's endpoint paces, kept for the life of the worker process: the drains of one
+# connection follow each other, and each must count the calls of the one before.
+_paces: dict[int, dict] = {}
+
+
 def provider_for(connection: Connection) -> Provider:
     try:
         return provider_class(connection.kind)(
+            paces=_paces.setdefault(connection.pk, {}),
             settings=dict(connection.settings),
             credentials=_readable(connection.credentials),
             on_credentials_changed=lambda new: store_credentials(connection.pk, new),

@@ -14,6 +14,8 @@ from typing import ClassVar
 
 from django import forms
 
+from .pace import Pace
+
 
 class ProviderError(Exception):
     """A call to the app failed.
@@ -59,7 +61,10 @@ class Limits:
 
     batch_size: int  # contacts per add or remove call
     max_concurrency: int = 1  # calls in flight at once per connection
-    requests_per_second: float | None = None  # sustained rate, when the app publishes one
+    # Calls per second to each endpoint, sustained, and how many may go at once, when the app
+    # publishes its limits: the provider's calls wait for their place (`Provider.pace`).
+    requests_per_second: float | None = None
+    burst: int = 1
     contacts_per_second: float | None = None  # sustained pace of a long sync, for its estimate
 
 
@@ -110,9 +115,20 @@ class Provider:
     # Set by the service before each add or remove call: the same text when that exact batch is
     # sent again (after a crash or a retry). Apps that take an idempotency key get this one.
     delivery_key: str = ""
+    # The paces of this connection's endpoints, by endpoint; the service hands every provider of one
+    # connection the same ones, so one drain's calls count against the next.
+    paces: dict[str, Pace] = field(default_factory=dict)
 
     def __post_init__(self):
         """Where a provider checks its settings and credentials (with `cleaned`) and opens its client."""
+
+    def pace(self, endpoint: str) -> Pace | None:
+        """Where calls to `endpoint` wait for their place; None when the app publishes no rate."""
+        if not self.limits.requests_per_second:
+            return None
+        if endpoint not in self.paces:
+            self.paces[endpoint] = Pace(self.limits.requests_per_second, self.limits.burst)
+        return self.paces[endpoint]
 
     def check(self) -> str:
         """Check the credentials; returns a short description of the account (for "Test connection")."""

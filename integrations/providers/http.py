@@ -3,6 +3,7 @@
 Timeouts, connection failures, 408, 429 and 5xx are transient; any other refusal is permanent and
 carries the app's own message. A 429 whose `Retry-After` is short is waited out here, a couple of
 times, so one busy second does not undo a half-sent batch; a longer one goes back to the service.
+Calls to an app that publishes its rate limits wait for their place first (`pace.Pace`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from .base import ProviderError
+from .pace import Pace
 
 INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting in place, unless the caller says otherwise
 INLINE_RETRIES = 2
@@ -44,14 +46,18 @@ def send(
     ok: tuple[int, ...] = (),
     max_wait: float = INLINE_WAIT,
     on_response: Callable[[httpx.Response], None] | None = None,
+    pace: Pace | None = None,
     **kwargs,
 ) -> httpx.Response:
     """Make the call; a success (2xx, or a status in `ok`) is returned, anything else raised.
 
     `message` pulls the app's own explanation out of an error response; `on_response` sees every
-    answer, a refused one too (Lightspeed reads its rate-limit headers there).
+    answer, a refused one too (Lightspeed reads its rate-limit headers there). Each attempt waits
+    for its place in `pace` first.
     """
     for attempt in range(INLINE_RETRIES + 1):
+        if pace:
+            pace.wait()
         try:
             response = client.request(method, url, **kwargs)
         except httpx.TimeoutException:

@@ -7,7 +7,9 @@ Klaviyo's JSON:API (developers.klaviyo.com/en/reference, every call with a `revi
 - then they join the list with `POST /api/lists/{id}/relationships/profiles` and leave it with
   `DELETE` on the same path, at most 1,000 profiles per call;
 - list creation is capped per day (150), so a group's list is found by its id and created once;
-- these endpoints allow 10 calls a second in bursts and 150 a minute; a 429 carries `Retry-After`.
+- each endpoint allows 10 calls a second in bursts and 150 a minute (Klaviyo's "M" tier), counted
+  per endpoint and account; a 429 carries `Retry-After`. Calls are paced per endpoint to stay under
+  both: 5 at once, then 2.4 a second, is at most 7.4 in any second and 149 in any minute.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class Klaviyo(Provider):
     kind = "klaviyo"
     label = "Klaviyo"
     target = "list"
-    limits = Limits(batch_size=1000, max_concurrency=1, requests_per_second=150 / 60)
+    limits = Limits(batch_size=1000, max_concurrency=1, requests_per_second=2.4, burst=5,
+                    contacts_per_second=2.4 * PAGE_SIZE)  # fmt: skip
     settings_fields = {
         "revision": forms.RegexField(
             regex=r"^\d{4}-\d{2}-\d{2}(\.[a-z0-9]+)?$",
@@ -73,25 +76,26 @@ class Klaviyo(Provider):
             },
         )
 
-    def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
-        return http.send(self.client, method, url, app=APP, message=_message, **kwargs)
+    def _call(self, method: str, url: str, endpoint: str, **kwargs) -> httpx.Response:
+        """One call; `endpoint` is its name in Klaviyo's reference, which its rate limit is counted by."""
+        return http.send(self.client, method, url, app=APP, message=_message, pace=self.pace(endpoint), **kwargs)
 
     def check(self) -> str:
-        account = self._call("GET", "/api/accounts").json()["data"][0]
+        account = self._call("GET", "/api/accounts", "Get Accounts").json()["data"][0]
         return account["attributes"]["contact_information"]["organization_name"]
 
     def ensure_list(self, name: str, remote_id: str = "") -> str:
-        if remote_id and self._call("GET", f"/api/lists/{remote_id}", ok=(404,)).status_code == 200:
+        if remote_id and self._call("GET", f"/api/lists/{remote_id}", "Get List", ok=(404,)).status_code == 200:
             return remote_id
         body = {"data": {"type": "list", "attributes": {"name": name}}}
-        return self._call("POST", "/api/lists", json=body).json()["data"]["id"]
+        return self._call("POST", "/api/lists", "Create List", json=body).json()["data"]["id"]
 
     def rename_list(self, remote_id: str, name: str) -> None:
         body = {"data": {"type": "list", "id": remote_id, "attributes": {"name": name}}}
-        self._call("PATCH", f"/api/lists/{remote_id}", json=body)
+        self._call("PATCH", f"/api/lists/{remote_id}", "Update List", json=body)
 
     def delete_list(self, remote_id: str) -> None:
-        self._call("DELETE", f"/api/lists/{remote_id}", ok=(404,))
+        self._call("DELETE", f"/api/lists/{remote_id}", "Delete List", ok=(404,))
 
     def add_members(self, remote_id: str, contacts: Iterable[Contact]) -> dict[int, str]:
         contacts = [c for c in self._batch(contacts) if c.email or c.phone or c.external_id]
@@ -110,7 +114,7 @@ class Klaviyo(Provider):
 
     def list_members(self, remote_id: str) -> Iterator[RemoteMember]:
         params = {"fields[profile]": "email,external_id", "page[size]": PAGE_SIZE}
-        for profile in self._pages(f"/api/lists/{remote_id}/profiles", params):
+        for profile in self._pages(f"/api/lists/{remote_id}/profiles", "Get Profiles for List", params):
             attributes = profile["attributes"]
             yield RemoteMember(profile["id"], attributes.get("email") or "", attributes.get("external_id"))
 
@@ -122,16 +126,22 @@ class Klaviyo(Provider):
 
     def _relate(self, method: str, list_id: str, profile_ids: Iterable[str]) -> None:
         body = {"data": [{"type": "profile", "id": pid} for pid in profile_ids]}
-        self._call(method, f"/api/lists/{list_id}/relationships/profiles", json=body)
+        endpoint = "Add Profiles to List" if method == "POST" else "Remove Profiles from List"
+        self._call(method, f"/api/lists/{list_id}/relationships/profiles", endpoint, json=body)
 
     def _import(self, contacts: list[Contact]) -> dict[int, str]:
         """Upsert the profiles with one import job; the profile id of each customer it took."""
         profiles = [_profile(c) for c in contacts]
         body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": profiles}}}}
-        job_id = self._call("POST", "/api/profile-bulk-import-jobs", json=body).json()["data"]["id"]
+        job = self._call("POST", "/api/profile-bulk-import-jobs", "Bulk Import Profiles", json=body).json()
+        job_id = job["data"]["id"]
         self._wait_for(job_id)
         params = {"fields[profile]": "email,phone_number,external_id", "page[size]": PAGE_SIZE}
-        imported = list(self._pages(f"/api/profile-bulk-import-jobs/{job_id}/profiles", params))
+        imported = list(
+            self._pages(
+                f"/api/profile-bulk-import-jobs/{job_id}/profiles", "Get Profiles for Bulk Import Profiles Job", params
+            )
+        )
         return _match(contacts, imported)
 
     def _wait_for(self, job_id: str) -> None:
@@ -139,7 +149,8 @@ class Klaviyo(Provider):
         deadline = time.monotonic() + limit
         pause = 0.2
         while True:
-            attributes = self._call("GET", f"/api/profile-bulk-import-jobs/{job_id}").json()["data"]["attributes"]
+            job = self._call("GET", f"/api/profile-bulk-import-jobs/{job_id}", "Get Bulk Import Profiles Job").json()
+            attributes = job["data"]["attributes"]
             if attributes["status"] == "complete":
                 return
             if attributes["status"] == "cancelled":
@@ -152,12 +163,12 @@ class Klaviyo(Provider):
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 
-    def _pages(self, url: str, params: dict) -> Iterator[dict]:
+    def _pages(self, url: str, endpoint: str, params: dict) -> Iterator[dict]:
         """Every resource of a cursor-paginated listing; `links.next` is the next page's full URL."""
-        page = self._call("GET", url, params=params).json()
+        page = self._call("GET", url, endpoint, params=params).json()
         yield from page["data"]
         while next_url := (page.get("links") or {}).get("next"):
-            page = self._call("GET", next_url).json()
+            page = self._call("GET", next_url, endpoint).json()
             yield from page["data"]
 
 

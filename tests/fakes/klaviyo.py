@@ -3,13 +3,18 @@
 As documented at developers.klaviyo.com/en/reference (revision 2026-10-15): `Authorization:
 Klaviyo-API-Key pk_...` and a `revision` header on every call; errors as `{"errors": [{id, status,
 code, title, detail}]}`; cursor pagination through `links.next`, at most 100 a page; at most 1,000
-profiles per list relationship call and 10,000 per import job; list creation capped per day (429).
+profiles per list relationship call and 10,000 per import job; list creation capped per day (429);
+each endpoint limited per account to 10 calls a second and 150 a minute in fixed windows (the "M"
+tier), a call beyond either answered 429 with `Retry-After` until the window ends.
 Import jobs are asynchronous: the first poll says "processing", a later one "complete".
 """
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -18,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 from . import FakeServer, json_response
 
 JSONAPI = "application/vnd.api+json"
+RATE_LIMITS = ((1, 10), (60, 150))  # (window in seconds, calls per endpoint in it)
 PROFILE_FIELDS = ("email", "phone_number", "external_id", "first_name", "last_name")
 
 
@@ -37,6 +43,8 @@ class FakeKlaviyo(FakeServer):
         self.lists: dict[str, dict] = {}  # id -> {"name", "created", "members": {profile id: joined}}
         self.profiles: dict[str, dict] = {}  # id -> attributes
         self.jobs: dict[str, dict] = {}
+        self.windows: Counter = Counter()  # (endpoint, window length, window number) -> calls
+        self.throttled = 0  # calls refused for a rate limit
         super().__init__()
 
     def routes(self):
@@ -72,6 +80,24 @@ class FakeKlaviyo(FakeServer):
             return self.error(401, "Missing or invalid private key.", code="not_authenticated")
         if not request.headers.get("revision"):
             return self.error(400, "The revision header is required.", code="invalid")
+        return self._rate_limit(request)
+
+    def _rate_limit(self, request: Request) -> Response | None:
+        try:
+            endpoint, _ = self.url_map.bind_to_environ(request.environ).match(request.path.rstrip("/"),
+                                                                               method=request.method)  # fmt: skip
+        except Exception:  # an unknown path or method: answered by the router
+            return None
+        now = time.time()
+        with self.lock:
+            for length, limit in RATE_LIMITS:
+                window = (request.method, endpoint, length, int(now // length))
+                if self.windows[window] >= limit:
+                    self.throttled += 1
+                    wait = str(math.ceil(length - now % length))
+                    return self.error(429, "Request was throttled.", {"Retry-After": wait}, code="throttled")
+            for length, _ in RATE_LIMITS:
+                self.windows[(request.method, endpoint, length, int(now // length))] += 1
         return None
 
     def error(self, status: int, detail: str, headers: dict | None = None, code: str = "error") -> Response:

@@ -107,3 +107,18 @@ def test_a_long_sync_shows_progress_and_an_estimate_at_the_apps_pace(admin_clien
     pace = provider_class("lightspeed").limits.contacts_per_second
     assert "6 members still to send" in text
     assert f"about {max(1, round(6 / pace / 60))} min left" in text
+
+
+def test_group_list_sync_column_shows_each_app_and_a_held_sync(admin_client, webhook, group, receiver, secret):
+    from integrations import services
+
+    second = Connection.objects.create(kind="webhook", name="Second receiver", consent="everyone",
+                                       settings={"url": receiver.url}, credentials={"secret": secret})  # fmt: skip
+    services.turn_on(group, webhook)
+    services.turn_on(group, second)
+    group.sync_enabled = False
+    group.save(update_fields=["sync_enabled"])
+    page = admin_client.get(reverse("admin:groups_customergroup_changelist")).content.decode()
+    cell = re.search(r'<td class="field-sync">(.*?)</td>', page, re.S).group(1)
+    assert f"{webhook.name}: Backfilling</span><br><span" in cell and "Second receiver: Backfilling" in cell
+    assert cell.endswith(" (held)")

@@ -202,3 +202,42 @@ def test_an_import_job_that_does_not_finish_in_time_is_transient():
             klaviyo.add_members(list_id, contacts(2))
         assert fake.members(list_id) == set()
     assert not error.value.permanent
+
+
+def test_the_fake_throttles_an_endpoint_beyond_ten_calls_a_second_as_klaviyo_does(fake_klaviyo):
+    import httpx
+
+    list_id = provider(fake_klaviyo).ensure_list("Regulars")
+    headers = {"Authorization": f"Klaviyo-API-Key {fake_klaviyo.api_key}", "revision": "2026-10-15"}
+    with httpx.Client(base_url=fake_klaviyo.url, headers=headers) as client:
+        answers = [client.get(f"/api/lists/{list_id}") for _ in range(12)]
+    throttled = [a for a in answers if a.status_code == 429]
+    assert throttled and all(int(a.headers["Retry-After"]) >= 1 for a in throttled)
+
+
+def test_a_long_sync_waits_its_turn_at_each_endpoint_and_is_never_throttled(fake_klaviyo):
+    klaviyo = provider(fake_klaviyo)
+    list_id = klaviyo.ensure_list("Regulars")
+    klaviyo.add_members(list_id, contacts(1000))
+    klaviyo.add_members(list_id, contacts(200, start=1001))  # 12 pages of imported profiles in all
+    assert len(fake_klaviyo.members(list_id)) == 1200
+    assert fake_klaviyo.throttled == 0
+    pages = fake_klaviyo.calls_to("GET", "/api/profile-bulk-import-jobs/[^/]+/profiles")
+    assert len(pages) == 12
+    # Five at once, then 2.4 a second: the last seven pages waited for their places.
+    assert pages[-1].at - pages[0].at >= 7 / 2.4 - 0.1
+
+
+def test_every_drain_of_a_connection_in_a_worker_shares_its_paces(db):
+    from integrations import services
+    from integrations.models import Connection
+
+    connection = Connection.objects.create(
+        kind="klaviyo", name="K", settings={"base_url": "http://127.0.0.1:9"}, credentials={"api_key": "pk_x"}
+    )
+    other = Connection.objects.create(
+        kind="klaviyo", name="K2", settings={"base_url": "http://127.0.0.1:9"}, credentials={"api_key": "pk_y"}
+    )
+    first, second = services.provider_for(connection), services.provider_for(connection)
+    assert first.pace("Add Profiles to List") is second.pace("Add Profiles to List")
+    assert services.provider_for(other).pace("Add Profiles to List") is not first.pace("Add Profiles to List")
