@@ -197,6 +197,14 @@ class EventSerializer(CustomerRefSerializer):
     account = serializers.CharField(
         max_length=255, required=False, allow_null=True, allow_blank=True, help_text="The account's external_id."
     )
+    unique_id = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_null=True,
+        help_text="Your own id for this event (a receipt number, a message id). An event whose customer "
+        "already has one of this name and unique_id is not recorded again: the answer names the event "
+        "recorded first. Send one so that a batch sent again after a lost answer counts once.",
+    )
 
     def validate_properties(self, value):
         if not isinstance(value, dict):
@@ -213,7 +221,8 @@ class EventOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "customer_id", "account_id", "name", "occurred_at", "amount", "properties", "created_at"]
+        fields = ["id", "customer_id", "account_id", "name", "occurred_at", "amount", "properties", "unique_id",
+                  "created_at"]  # fmt: skip
         read_only_fields = fields
 
 
@@ -391,7 +400,13 @@ def _ref_words(item: dict) -> str:
 
 BATCH_CREATED = inline_serializer(
     "EventBatchCreated",
-    {"created": serializers.IntegerField(), "ids": serializers.ListField(child=serializers.IntegerField())},
+    {
+        "created": serializers.IntegerField(help_text="Events recorded by this call."),
+        "repeated": serializers.IntegerField(help_text="Events recorded before, under their unique_id."),
+        "ids": serializers.ListField(
+            child=serializers.IntegerField(), help_text="The id of each event in the batch, in order."
+        ),
+    },
 )
 
 
@@ -404,16 +419,25 @@ class EventViewSet(viewsets.GenericViewSet):
     filter_backends: list = []
     action_permissions = {"batch": ["customers.add_event"]}
 
-    @extend_schema(request=EventSerializer, responses={201: EventOutSerializer}, summary="Record one event")
+    @extend_schema(
+        request=EventSerializer,
+        responses={201: EventOutSerializer, 200: EventOutSerializer},
+        summary="Record one event",
+        description="201 when recorded; 200 with the event recorded before when its unique_id was.",
+    )
     def create(self, request):
         serializer = EventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         events, errors = self._build([serializer.validated_data])
         if errors:
             raise ValidationError(errors["0"])
-        ((pk, created_at),) = services.record_events(events)
-        event = Event(pk=pk, created_at=created_at, **events[0])
-        return Response(EventOutSerializer(event).data, status=status.HTTP_201_CREATED)
+        (outcome,) = services.record_events(events)
+        if outcome.recorded:
+            event = Event(pk=outcome.id, created_at=outcome.created_at, **events[0])
+        else:
+            event = Event.objects.get(pk=outcome.id)
+        answer = status.HTTP_201_CREATED if outcome.recorded else status.HTTP_200_OK
+        return Response(EventOutSerializer(event).data, status=answer)
 
     @extend_schema(
         request=EventBatchSerializer,
@@ -429,8 +453,12 @@ class EventViewSet(viewsets.GenericViewSet):
         events, errors = self._build(serializer.validated_data["events"])
         if errors:
             raise ValidationError({"events": errors})
-        ids = [pk for pk, _ in services.record_events(events)]
-        return Response({"created": len(ids), "ids": ids}, status=status.HTTP_201_CREATED)
+        outcomes = services.record_events(events)
+        created = sum(o.recorded for o in outcomes)
+        return Response(
+            {"created": created, "repeated": len(outcomes) - created, "ids": [o.id for o in outcomes]},
+            status=status.HTTP_201_CREATED,
+        )
 
     @staticmethod
     def _build(items: list[dict]) -> tuple[list[dict], dict]:
@@ -458,6 +486,7 @@ class EventViewSet(viewsets.GenericViewSet):
                     "occurred_at": item["occurred_at"],
                     "amount": item.get("amount"),
                     "properties": item.get("properties") or {},
+                    "unique_id": item.get("unique_id"),
                 }
             )
         return events, errors

@@ -108,6 +108,10 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
+    # The sender's own id for the event (a receipt number, a message id): the same event sent again
+    # (a retry after a lost answer) is recorded once per customer and name. NULL when there is none,
+    # as for external_id, so the unique constraint leaves those events out.
+    unique_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EventQuerySet.as_manager()
@@ -122,6 +126,11 @@ class Event(models.Model):
         constraints = [
             models.CheckConstraint(condition=~models.Q(name=""), name="event_name_not_empty"),
             json_object_constraint("event_properties_is_object", "properties"),
+            models.UniqueConstraint(
+                fields=["customer", "name", "unique_id"],
+                condition=models.Q(unique_id__isnull=False),
+                name="event_unique_id",
+            ),
         ]
 
     def __str__(self) -> str:

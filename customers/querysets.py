@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connections, models, transaction
+
+
+class Recorded(NamedTuple):
+    """What became of one event given to `EventQuerySet.record`."""
+
+    id: int
+    created_at: datetime
+    recorded: bool  # false: the same event (its unique_id) was recorded before, and this is that one
 
 
 def _announce(ids, events=None) -> None:
@@ -71,9 +80,13 @@ class EventQuerySet(CustomerOwnedQuerySet):
             _announce_new_events((event.customer_id, event.name) for event in created)
         return created
 
-    def record(self, events: Sequence[dict]) -> list[tuple[int, datetime]]:
-        """Insert new, already validated events (each its column values) in one statement; returns the
-        id and created_at of each, in order.
+    def record(self, events: Sequence[dict]) -> list[Recorded]:
+        """Insert new, already validated events (each its column values) in one statement; returns
+        what became of each, in order.
+
+        An event whose `unique_id` its customer already has under the same name is not recorded
+        again: its entry is the event recorded first, with `recorded` false. So a sender that lost
+        the answer sends the batch again and gets the same ids back, and nothing counts twice.
 
         The events travel as one JSON document that PostgreSQL unpacks into rows, which costs less
         than Django's bulk_create (a model instance per event, every value prepared in Python) or
@@ -91,20 +104,54 @@ class EventQuerySet(CustomerOwnedQuerySet):
                 for event in events
             ]
         )
+        table = self.model._meta.db_table
         with transaction.atomic(using=self.db), connections[self.db].cursor() as cursor:
             cursor.execute(
-                f"""INSERT INTO {self.model._meta.db_table}
-                        (customer_id, account_id, name, occurred_at, amount, properties, created_at)
-                    SELECT customer_id, account_id, name, occurred_at, amount, properties, statement_timestamp()
+                f"""INSERT INTO {table}
+                        (customer_id, account_id, name, occurred_at, amount, properties, unique_id, created_at)
+                    SELECT customer_id, account_id, name, occurred_at, amount, properties, unique_id,
+                           statement_timestamp()
                     FROM jsonb_to_recordset(%s::jsonb) AS e(customer_id bigint, account_id bigint, name varchar,
-                                                            occurred_at timestamptz, amount numeric, properties jsonb)
+                                                            occurred_at timestamptz, amount numeric, properties jsonb,
+                                                            unique_id varchar)
+                    ON CONFLICT (customer_id, name, unique_id) WHERE unique_id IS NOT NULL DO NOTHING
                     RETURNING id, created_at""",
                 [document],
             )
-            # The rows come back in the order of the document (as Django's bulk_create also relies on).
-            created = cursor.fetchall()
-            _announce_new_events((event["customer_id"], event["name"]) for event in events)
-        return created
+            # The rows come back in the order of the document (as Django's bulk_create also relies on),
+            # without the ones already recorded.
+            inserted = cursor.fetchall()
+            if len(inserted) == len(events):
+                recorded = [Recorded(pk, created_at, True) for pk, created_at in inserted]
+            else:
+                recorded = self._with_repeats(cursor, events, inserted)
+            new = (e for e, r in zip(events, recorded, strict=True) if r.recorded)
+            _announce_new_events((e["customer_id"], e["name"]) for e in new)
+        return recorded
+
+    def _with_repeats(self, cursor, events: Sequence[dict], inserted: list) -> list[Recorded]:
+        """Each event's outcome when some were recorded before (or twice in this batch)."""
+        keys = {(e["customer_id"], e["name"], e["unique_id"]) for e in events if e.get("unique_id") is not None}
+        cursor.execute(
+            f"""SELECT e.customer_id, e.name, e.unique_id, e.id, e.created_at
+                FROM {self.model._meta.db_table} e
+                JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS k(customer_id, name, unique_id)
+                  ON e.customer_id = k.customer_id AND e.name = k.name AND e.unique_id = k.unique_id
+                WHERE e.unique_id IS NOT NULL""",
+            [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+        )
+        first = {(cid, name, uid): (pk, created_at) for cid, name, uid, pk, created_at in cursor.fetchall()}
+        new = {pk for pk, _ in inserted}
+        rows = iter(inserted)
+        recorded, seen = [], set()
+        for event in events:
+            key = (event["customer_id"], event["name"], event.get("unique_id"))
+            if key[2] is None or (key not in seen and first[key][0] in new):
+                recorded.append(Recorded(*next(rows), True))
+            else:
+                recorded.append(Recorded(*first[key], False))
+            seen.add(key)
+        return recorded
 
     def names(self, limit: int = 500) -> list[str]:
         """The distinct names of all events, in order (at most `limit`), whatever this queryset filters.

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
 from . import fields
 from .models import Account, AccountMembership, Customer, Event
+from .querysets import Recorded
 
 
 @dataclass(frozen=True)
@@ -173,9 +173,10 @@ def remove_account_members(account: Account, customer_ids: Iterable[int]) -> int
     return deleted
 
 
-def record_events(events: Sequence[dict]) -> list[tuple[int, datetime]]:
-    """Insert validated events (their column values) in one statement: the id and created_at of each,
-    in order. The groups evaluate their customers once, after commit."""
+def record_events(events: Sequence[dict]) -> list[Recorded]:
+    """Insert validated events (their column values) in one statement: what became of each, in order
+    (an event sent again under its unique_id is not recorded twice). The groups evaluate their
+    customers once, after commit."""
     return Event.objects.record(events)
 
 
