@@ -97,8 +97,11 @@ def test_postgres_crashing_during_event_ingest_loses_no_accepted_event(stack):
     def post_batches() -> None:
         with httpx.Client(base_url=url, headers={"Authorization": f"Token {key}"}, timeout=30) as client:
             for number in range(40):
+                # Each event has its unique_id: a batch recorded just before the crash, whose answer
+                # was lost, is sent again and must not count twice.
                 batch = [{"customer_id": ids[(number * 50 + i) % len(ids)], "name": "check_in",
-                          "occurred_at": "2025-05-20T10:00:00Z"} for i in range(50)]  # fmt: skip
+                          "occurred_at": "2025-05-20T10:00:00Z", "unique_id": f"b{number}-{i}"}
+                         for i in range(50)]  # fmt: skip
                 while not stop.is_set():  # a client retries a batch that was not accepted
                     try:
                         response = client.post("/api/events/batch/", json={"events": batch})
