@@ -18,6 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from . import FakeServer, json_response
@@ -43,7 +44,7 @@ class FakeKlaviyo(FakeServer):
         self.lists: dict[str, dict] = {}  # id -> {"name", "created", "members": {profile id: joined}}
         self.profiles: dict[str, dict] = {}  # id -> attributes
         self.jobs: dict[str, dict] = {}
-        self.windows: Counter = Counter()  # (endpoint, window length, window number) -> calls
+        self.windows: Counter = Counter()  # (method, endpoint, window length, window number) -> calls
         self.throttled = 0  # calls refused for a rate limit
         super().__init__()
 
@@ -86,7 +87,7 @@ class FakeKlaviyo(FakeServer):
         try:
             endpoint, _ = self.url_map.bind_to_environ(request.environ).match(request.path.rstrip("/"),
                                                                                method=request.method)  # fmt: skip
-        except Exception:  # an unknown path or method: answered by the router
+        except HTTPException:  # an unknown path or method: answered by the router
             return None
         now = time.time()
         with self.lock:
