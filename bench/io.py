@@ -249,7 +249,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
                     return False
                 return all(status.lag(s)[0] == 0 for s in GroupSync.objects.filter(pk__in=[s.pk for s in syncs]))
 
-            _wait(drained, 1800, "the backfill")
+            _wait(drained, 3600, "the backfill")
             bench_data.settle()
             first_change = MembershipChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
             with_sync = ingest(events, batch, customers, clients, seed=12)

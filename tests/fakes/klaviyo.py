@@ -26,6 +26,7 @@ from . import FakeServer, json_response
 JSONAPI = "application/vnd.api+json"
 RATE_LIMITS = ((1, 10), (60, 150))  # (window in seconds, calls per endpoint in it)
 PROFILE_FIELDS = ("email", "phone_number", "external_id", "first_name", "last_name")
+FIND_KEYS = ("email", "phone_number", "external_id")  # in the order a profile is looked up by
 
 
 def _now() -> str:
@@ -43,6 +44,8 @@ class FakeKlaviyo(FakeServer):
         self.polls_per_job = polls_per_job  # polls that answer "processing" before "complete"
         self.lists: dict[str, dict] = {}  # id -> {"name", "created", "members": {profile id: joined}}
         self.profiles: dict[str, dict] = {}  # id -> attributes
+        # Klaviyo finds a profile by email, phone or external id; a scan would make large syncs quadratic.
+        self.profile_keys: dict[tuple[str, str], str] = {}  # (key, lowercased value) -> id
         self.jobs: dict[str, dict] = {}
         self.windows: Counter = Counter()  # (method, endpoint, window length, window number) -> calls
         self.throttled = 0  # calls refused for a rate limit
@@ -71,7 +74,8 @@ class FakeKlaviyo(FakeServer):
         """A profile that exists in the account already (made by someone else)."""
         with self.lock:
             pid = _new_id()
-            self.profiles[pid] = {"email": email, **attributes}
+            self.profiles[pid] = {}
+            self._store(pid, {"email": email, **attributes})
             return pid
 
     # --- protocol -------------------------------------------------------------------------------
@@ -282,16 +286,25 @@ class FakeKlaviyo(FakeServer):
                 return None
             pid = _new_id()
             self.profiles[pid] = {}
-        self.profiles[pid].update(attributes)
+        self._store(pid, attributes)
         return pid
 
+    def _store(self, pid: str, attributes: dict) -> None:
+        profile = self.profiles[pid]
+        for key in FIND_KEYS:
+            if key in attributes and (old := (profile.get(key) or "").lower()):
+                if self.profile_keys.get((key, old)) == pid:
+                    del self.profile_keys[(key, old)]
+        profile.update(attributes)
+        for key in FIND_KEYS:
+            if value := (profile.get(key) or "").lower():
+                self.profile_keys.setdefault((key, value), pid)
+
     def _find(self, attributes: dict) -> str | None:
-        for key in ("email", "phone_number", "external_id"):
+        for key in FIND_KEYS:
             value = (attributes.get(key) or "").lower()
-            if value:
-                for pid, existing in self.profiles.items():
-                    if (existing.get(key) or "").lower() == value:
-                        return pid
+            if value and (pid := self.profile_keys.get((key, value))):
+                return pid
         return None
 
     def _job(self, request, job_id: str) -> dict:
