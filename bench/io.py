@@ -300,17 +300,10 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
 
 def _cpu_seconds(pid: int) -> float:
     """CPU time used so far by a process and its children that still run (a worker and its pool)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command name: state, ppid, ...; utime and stime at indexes 11 and 12, in ticks.
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    import psutil
+
+    worker = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in (worker, *worker.children(recursive=True)))
 
 
 def _forget_broker_connections(app) -> None:

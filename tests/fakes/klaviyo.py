@@ -74,7 +74,6 @@ class FakeKlaviyo(FakeServer):
         """A profile that exists in the account already (made by someone else)."""
         with self.lock:
             pid = _new_id()
-            self.profiles[pid] = {}
             self._store(pid, {"email": email, **attributes})
             return pid
 
@@ -282,15 +281,15 @@ class FakeKlaviyo(FakeServer):
         else:
             pid = self._find(attributes)
         if pid is None:
-            if not any(attributes.get(k) for k in ("email", "phone_number", "external_id")):
+            if not any(attributes.get(k) for k in FIND_KEYS):
                 return None
             pid = _new_id()
-            self.profiles[pid] = {}
         self._store(pid, attributes)
         return pid
 
     def _store(self, pid: str, attributes: dict) -> None:
-        profile = self.profiles[pid]
+        """Create or update a profile, keeping the keys it is found by in step."""
+        profile = self.profiles.setdefault(pid, {})
         for key in FIND_KEYS:
             if key in attributes and (old := (profile.get(key) or "").lower()):
                 if self.profile_keys.get((key, old)) == pid:
