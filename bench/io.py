@@ -199,6 +199,7 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
     import tempfile
 
     from django.db import connection
+    from django.db.models import Q
     from django.utils import timezone
 
     from config.celery import app
@@ -257,15 +258,14 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
             rates = {True: [], False: []}
             synced_changes = []  # (first, last) history id of each synced ingest's changes
             drain_s, worker_cpu_s, fake_cpu_s = [], 0.0, 0.0
+            paused = False
             for seed, synced in enumerate((True, False, False, True), start=11):
-                paused = GroupSync.objects.filter(pk__in=sync_ids, state=GroupSync.State.PAUSED).exists()
-                if synced and paused:
+                if synced == paused:
                     for sync_row in GroupSync.objects.filter(pk__in=sync_ids):
-                        services.resume(sync_row)
-                    _wait(drained, 3600, "the syncs to catch up after their pause")
-                elif not synced and not paused:
-                    for sync_row in GroupSync.objects.filter(pk__in=sync_ids):
-                        services.pause(sync_row)
+                        (services.resume if paused else services.pause)(sync_row)
+                    if paused:
+                        _wait(drained, 3600, "the syncs to catch up after their pause")
+                    paused = not paused
                 bench_data.settle()
                 first_change = _last_change_id()
                 cpu_before = _cpu_seconds(worker.pid), time.process_time()
@@ -285,11 +285,13 @@ def sync(events: int, batch: int, customers: int, clients: int, synced_groups: i
             app.conf.update(broker_url=broker[0], broker_transport_options=broker[1])
             _forget_broker_connections(app)
         delays = []
+        while_synced = Q()
+        for first, last in synced_changes:
+            while_synced |= Q(id__gt=first, id__lte=last)
         for sync_row in GroupSync.objects.filter(pk__in=sync_ids):
-            for first, last in synced_changes:
-                changes = list(MembershipChange.objects.filter(group_id=sync_row.group_id, id__gt=first, id__lte=last))
-                sent = status.batch_times(sync_row, changes)
-                delays += [(sent[c.id] - c.changed_at).total_seconds() for c in changes if c.id in sent]
+            changes = list(MembershipChange.objects.filter(while_synced, group_id=sync_row.group_id))
+            sent = status.batch_times(sync_row, changes)
+            delays += [(sent[c.id] - c.changed_at).total_seconds() for c in changes if c.id in sent]
         equal = sum(
             klaviyo.members(s.remote_id) == set(Membership.objects.filter(group_id=s.group_id)
                                                  .values_list("customer__email", flat=True))
