@@ -152,7 +152,7 @@ def pending(group_ids: Sequence[int], after: Position) -> tuple[int, datetime | 
 
 def _after(after: Position) -> tuple[str, list]:
     """The condition on history rows `h` for the changes after a position."""
-    # The first term lets the block-range index on xact_id skip everything older.
+    # The first term bounds the scan of the (group, xact_id, id) index to the changes after the position.
     condition = "h.xact_id >= %s AND (h.xact_id, h.id) > (%s, %s)"
     params: list = [after.xact, after.xact, after.change_id]
     if after.snapshot:
